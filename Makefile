@@ -1,0 +1,34 @@
+# Quick start: `make demo` and `make test` do all set-up themselves (a virtualenv in .venv).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# Re-install only when the pinned requirements or the project metadata change.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m nnperf demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q --durations=15
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_gpt3_175b.py
+	$(PY) benchmarks/bench_vs_torchinfo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

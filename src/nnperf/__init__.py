@@ -1,0 +1,24 @@
+"""nnperf: how a deep-learning model performs and why.
+
+The public API is small and lazy: ``import nnperf`` does not import torch until a function needs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "summary"]
+
+if TYPE_CHECKING:
+    from nnperf.static.summary import StaticSummary
+
+
+def summary(model: Any, **kwargs: Any) -> StaticSummary:
+    """Static analysis of ``model`` (a name, a config path, a 'file.py:factory' or an ``nn.Module``).
+
+    See :func:`nnperf.static.summary.summarize` for the arguments.
+    """
+    from nnperf.static.summary import summarize
+
+    return summarize(model, **kwargs)

@@ -1,0 +1,3 @@
+from nnperf.cli.main import main
+
+raise SystemExit(main())

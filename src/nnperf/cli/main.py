@@ -1,0 +1,155 @@
+"""The ``nnperf`` command line: parse, call one library function, print a view. Errors: one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from nnperf import __version__
+from nnperf.errors import NnperfError
+
+FORMATS = ("table", "torchsummary", "tree", "json", "csv")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="estimate params, FLOPs, bytes and memory of a model without running it",
+        description="Static analysis on meta tensors: nothing is allocated or computed.",
+    )
+    p.add_argument("model", help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory")
+    p.add_argument("--batch", "-b", type=_positive_int, default=1, help="batch size (default 1)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--input", "-i", help="per-sample input shape, e.g. 3x224x224 (vision and custom models)")
+    shape.add_argument("--seq", type=_positive_int, help="tokens per sample (language models, default 128)")
+    p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
+    p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
+    p.add_argument("--attn", dest="attn_implementation", choices=("sdpa", "eager"), help="HF attention implementation")
+    p.add_argument("--depth", type=int, default=2, help="module depth of the table and tree (default 2)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="table")
+    p.add_argument("--ops", action="store_true", help="with --format json: include every op record")
+    p.set_defaults(run=_run_summary)
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from nnperf.static.summary import summarize
+
+    result = summarize(
+        args.model,
+        batch=args.batch,
+        input=args.input,
+        seq=args.seq,
+        dtype=args.dtype,
+        mode=args.mode,
+        optimizer=args.optimizer,
+        attn_implementation=args.attn_implementation,
+    )
+    print(render_summary(result, args.format, args.depth, include_ops=args.ops))
+    return 0
+
+
+def render_summary(result, fmt: str, depth: int = 2, include_ops: bool = False) -> str:
+    from nnperf.static import export, views
+
+    if fmt == "json":
+        return json.dumps(result.to_dict(include_ops=include_ops), indent=2)
+    if fmt == "csv":
+        return export.modules_csv(result, depth).rstrip("\n")
+    if fmt == "torchsummary":
+        return views.torchsummary_text(result)
+    if fmt == "tree":
+        return views.tree_text(result, depth)
+    return views.layer_table(result, depth).to_text() + "\n" + views.totals_text(result)
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the models nnperf can build")
+    p.add_argument("--source", help="only this source (torchvision, huggingface, builtin)")
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.set_defaults(run=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from nnperf.models import list_models
+
+    entries = [e for e in list_models() if args.source is None or e.source == args.source]
+    if args.format == "json":
+        print(json.dumps([e.__dict__ if hasattr(e, "__dict__") else e._asdict() for e in entries], indent=2))
+        return 0
+    width = max((len(e.name) for e in entries), default=10)
+    for e in entries:
+        print(f"{e.name:<{width}}  {e.source:<12} {e.family:<11} {e.description}")
+    print(
+        f"\n{len(entries)} models. Also: a transformers config.json path, file.py:factory or package.module:factory."
+    )
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job on built-in defaults (static analysis of the demo models)")
+    p.set_defaults(run=_run_demo)
+
+
+DEMO_MODELS: tuple[tuple[str, dict], ...] = (
+    ("mnist-cnn", {"format": "torchsummary"}),
+    ("resnet50", {"batch": 32}),
+    ("gpt2", {"batch": 4, "seq": 128, "mode": "train"}),
+)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from nnperf.static.summary import summarize
+
+    for name, options in DEMO_MODELS:
+        options = dict(options)
+        fmt = options.pop("format", "table")
+        print(f"\n$ nnperf summary {name} " + " ".join(f"--{k} {v}" for k, v in options.items()) + f" --format {fmt}")
+        print(render_summary(summarize(name, **options), fmt, depth=1))
+    return 0
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_summary, _add_models, _add_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nnperf", description="How a deep-learning model performs and why.")
+    parser.add_argument("--version", action="version", version=f"nnperf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except NnperfError as exc:
+        print(f"nnperf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nnperf: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

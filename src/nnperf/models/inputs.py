@@ -1,0 +1,327 @@
+"""What a model is fed and trained on: the input spec, the workload, and the parsers of user strings.
+
+A :class:`Workload` is a built model plus everything needed to run it once: example inputs (random data,
+on any device including ``meta``), the training objective, and the bytes those inputs occupy. Two kinds
+exist, chosen by the source that builds the model:
+
+* :class:`TensorWorkload` -- one floating-point tensor ``batch x sample_shape`` (vision and custom models);
+* :class:`TokenWorkload` -- token ids ``batch x seq`` (Hugging Face language models), fed as keyword
+  arguments, with ``labels`` added for training so the model computes its own loss.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nnperf.errors import ModelError, UsageError
+
+__all__ = [
+    "DEFAULT_SEQ",
+    "DTYPES",
+    "FAMILIES",
+    "InputSpec",
+    "TensorWorkload",
+    "TokenWorkload",
+    "Workload",
+    "parse_dtype",
+    "parse_shape",
+]
+
+#: Canonical dtype names and the torch dtypes they mean.
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+    "fp64": torch.float64,
+}
+
+# Spellings users type, mapped to the canonical names above.
+_DTYPE_ALIASES: dict[str, str] = {
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "fp64": "fp64",
+    "float64": "fp64",
+    "double": "fp64",
+}
+
+#: The families a workload can belong to.
+FAMILIES: tuple[str, ...] = ("vision", "causal-lm", "masked-lm", "seq2seq-lm", "custom")
+
+#: Tokens per sample for language models when the spec does not say (capped at the model's positions).
+DEFAULT_SEQ = 128
+
+_ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+_SHAPE_SEPARATORS = re.compile(r"\s*[xX,]\s*")
+
+
+def parse_dtype(text: str) -> str:
+    """The canonical dtype name (``"fp32"``, ``"fp16"``, ``"bf16"``, ``"fp64"``) for a user spelling."""
+    key = str(text).strip().lower().removeprefix("torch.")
+    if key in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[key]
+    raise UsageError(
+        f"unknown dtype {text!r}: choose one of {', '.join(DTYPES)} "
+        "(or float32, float16/half, bfloat16, float64)"
+    )
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"3x224x224"`` -> ``(3, 224, 224)``; every dimension must be a positive integer."""
+    stripped = str(text).strip().strip("()[]").strip()
+    stripped = stripped.removesuffix(",")  # a Python-style 1-tuple, "(3,)"
+    parts = _SHAPE_SEPARATORS.split(stripped) if stripped else []
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"malformed shape {text!r}: use dims like 3x224x224")
+    return tuple(int(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What to feed a model: validated on construction, so a bad spec fails where it is written."""
+
+    batch: int = 1
+    #: Per-sample input shape for vision/custom models, e.g. (3, 224, 224); None -> the model's default.
+    sample_shape: tuple[int, ...] | None = None
+    #: Tokens per sample for language models; None -> DEFAULT_SEQ capped at the model's max positions.
+    seq: int | None = None
+    #: One of DTYPES' keys (aliases such as "bfloat16" are accepted and stored canonical).
+    dtype: str = "fp32"
+    #: Hugging Face attention kernel: "sdpa" (the default where the model supports it) or "eager".
+    attn_implementation: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise UsageError(f"batch size {self.batch!r} must be a positive integer, e.g. batch=8")
+        if self.sample_shape is not None:
+            shape = (
+                parse_shape(self.sample_shape) if isinstance(self.sample_shape, str) else self.sample_shape
+            )
+            try:
+                shape = tuple(int(d) for d in shape)
+            except (TypeError, ValueError):
+                raise UsageError(
+                    f"malformed shape {self.sample_shape!r}: use dims like (3, 224, 224)"
+                ) from None
+            if not shape or any(d < 1 for d in shape):
+                raise UsageError(f"malformed shape {self.sample_shape!r}: use dims like (3, 224, 224)")
+            object.__setattr__(self, "sample_shape", shape)
+        if self.seq is not None and (
+            isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 1
+        ):
+            raise UsageError(f"sequence length {self.seq!r} must be a positive integer, e.g. seq=128")
+        object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+        if self.attn_implementation is not None and self.attn_implementation not in _ATTN_IMPLEMENTATIONS:
+            raise UsageError(
+                f"unknown attention implementation {self.attn_implementation!r}: "
+                f"choose one of {', '.join(_ATTN_IMPLEMENTATIONS)}"
+            )
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _tree_tensors(obj: Any) -> list[torch.Tensor]:
+    leaves, _ = torch.utils._pytree.tree_flatten(obj)
+    return [x for x in leaves if isinstance(x, torch.Tensor)]
+
+
+class Workload(ABC):
+    """A built model and how to feed it. Built by a model source; see :func:`nnperf.models.build_workload`."""
+
+    def __init__(
+        self, *, name: str, source: str, family: str, model: torch.nn.Module, spec: InputSpec
+    ) -> None:
+        if family not in FAMILIES:
+            raise ValueError(f"family {family!r} is not one of {FAMILIES}")
+        self.name = name
+        self.source = source
+        self.family = family
+        self.model = model
+        self.spec = spec
+
+    @property
+    @abstractmethod
+    def input_description(self) -> str:
+        """The inputs in a few words, e.g. ``"1x3x224x224 float32"`` or ``"4x128 tokens"``."""
+
+    @abstractmethod
+    def make_inputs(self, device: str | torch.device, train: bool) -> tuple[tuple, dict]:
+        """``(args, kwargs)`` for ``model(*args, **kwargs)``: random data on ``device`` (``meta`` works)."""
+
+    @abstractmethod
+    def loss(self, output: Any, inputs: tuple[tuple, dict]) -> torch.Tensor:
+        """The scalar training objective for one forward ``output`` on ``inputs``."""
+
+    def input_bytes(self) -> int:
+        """Bytes of the example inputs (inference inputs; training adds only what ``labels`` take)."""
+        # Built on meta, so this costs nothing and is exactly what make_inputs allocates.
+        args, kwargs = self.make_inputs("meta", train=False)
+        seen: set[tuple] = set()
+        total = 0
+        for t in _tree_tensors((args, kwargs)):
+            key = (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape))
+            if key not in seen:  # the same tensor passed twice is one buffer
+                seen.add(key)
+                total += t.numel() * t.element_size()
+        return total
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, source={self.source!r}, family={self.family!r}, "
+            f"inputs={self.input_description!r})"
+        )
+
+
+def _first_logits(output: Any) -> Any:
+    """The main prediction of a model output: ``.logits``, a dict's ``"out"``/first value, a tuple's first."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(output, dict) and output:
+        return output.get("out", next(iter(output.values())))
+    # Tuples and namedtuples such as torchvision's InceptionOutputs(logits, aux_logits): the main head
+    # comes first; auxiliary heads are not part of the objective.
+    if isinstance(output, (tuple, list)) and output:
+        return output[0]
+    return output
+
+
+def _random_targets(logits: torch.Tensor) -> torch.Tensor:
+    # Class indices over dim 1 (cross_entropy's convention): (N, C) -> (N,), (N, C, H, W) -> (N, H, W).
+    shape = (logits.shape[0], *logits.shape[2:])
+    return torch.randint(0, logits.shape[1], shape, device=logits.device)
+
+
+class TensorWorkload(Workload):
+    """One floating-point input tensor of shape ``batch x sample_shape``, in the spec's dtype.
+
+    ``objective`` says how the output becomes a loss:
+
+    * ``"cross_entropy"`` -- the output is logits over dim 1: cross-entropy against random class targets;
+    * ``"nll"`` -- the output is log-probabilities (``log_softmax``): negative log-likelihood likewise;
+    * ``"auto"`` (custom models) -- cross-entropy when the main output is a floating tensor with at least
+      two dimensions (taken as ``N x C x ...`` logits), otherwise ``output.float().sum()``, a stand-in
+      that still back-propagates through the whole model.
+    """
+
+    def __init__(self, *, objective: str = "cross_entropy", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if objective not in ("cross_entropy", "nll", "auto"):
+            raise ValueError(f"objective {objective!r}")
+        if self.spec.sample_shape is None:
+            raise ValueError("a TensorWorkload needs a resolved sample_shape")
+        self.objective = objective
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        assert self.spec.sample_shape is not None
+        return (self.spec.batch, *self.spec.sample_shape)
+
+    @property
+    def input_description(self) -> str:
+        return f"{'x'.join(map(str, self.input_shape))} {_dtype_name(self.spec.torch_dtype)}"
+
+    def make_inputs(self, device: str | torch.device, train: bool) -> tuple[tuple, dict]:
+        x = torch.randn(self.input_shape, dtype=self.spec.torch_dtype, device=device)
+        return (x,), {}
+
+    def loss(self, output: Any, inputs: tuple[tuple, dict]) -> torch.Tensor:
+        main = _first_logits(output)
+        if not isinstance(main, torch.Tensor):
+            raise ModelError(
+                f"model {self.name!r} returned {type(output).__name__}, not a tensor: "
+                "return a tensor (or a tuple whose first item is one) to train it"
+            )
+        if self.objective == "nll":
+            return F.nll_loss(main, _random_targets(main))
+        logits_like = main.is_floating_point() and main.dim() >= 2
+        if self.objective == "cross_entropy" or logits_like:
+            return F.cross_entropy(main, _random_targets(main))
+        return main.float().sum()
+
+
+@dataclass(frozen=True)
+class TokenInputs:
+    """How a language model takes tokens: vocabulary size and which keyword arguments it needs."""
+
+    vocab_size: int
+    #: Encoder-decoder models also get ``decoder_input_ids`` (same length as the encoder input).
+    encoder_decoder: bool = False
+
+
+class TokenWorkload(Workload):
+    """Token ids ``batch x seq`` (int64, whatever the model's dtype) passed as keyword arguments.
+
+    Training inputs add ``labels`` (the input ids themselves: the cost of the loss does not depend on which
+    tokens are targets), so Hugging Face models return ``output.loss``. Encoder-decoder models always get
+    explicit ``decoder_input_ids`` too, so no config field (``decoder_start_token_id``) is needed to derive
+    them from the labels.
+    """
+
+    def __init__(self, *, tokens: TokenInputs, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.spec.seq is None:
+            raise ValueError("a TokenWorkload needs a resolved seq")
+        self.tokens = tokens
+
+    @property
+    def input_description(self) -> str:
+        text = f"{self.spec.batch}x{self.spec.seq} tokens"
+        return f"{text} (encoder and decoder)" if self.tokens.encoder_decoder else text
+
+    def make_inputs(self, device: str | torch.device, train: bool) -> tuple[tuple, dict]:
+        assert self.spec.seq is not None
+        shape = (self.spec.batch, self.spec.seq)
+        ids = torch.randint(0, self.tokens.vocab_size, shape, dtype=torch.int64, device=device)
+        kwargs: dict[str, torch.Tensor] = {"input_ids": ids}
+        if self.tokens.encoder_decoder:
+            kwargs["decoder_input_ids"] = torch.randint(
+                0, self.tokens.vocab_size, shape, dtype=torch.int64, device=device
+            )
+        if train:
+            kwargs["labels"] = ids
+        return (), kwargs
+
+    def loss(self, output: Any, inputs: tuple[tuple, dict]) -> torch.Tensor:
+        loss = getattr(output, "loss", None)
+        if isinstance(loss, torch.Tensor):
+            return loss
+        # Inputs made with train=False carry no labels: the same token-level cross-entropy, computed here.
+        logits = _first_logits(output)
+        if not isinstance(logits, torch.Tensor):
+            raise ModelError(f"model {self.name!r} returned no logits: make the inputs with train=True")
+        flat = logits.reshape(-1, logits.shape[-1])
+        targets = torch.randint(0, flat.shape[-1], (flat.shape[0],), device=flat.device)
+        return F.cross_entropy(flat.float(), targets)
+
+
+def resolve_seq(spec: InputSpec, max_positions: int | None) -> InputSpec:
+    """The spec with ``seq`` filled in: the default, capped at the model's positions when it has a limit."""
+    if spec.seq is not None:
+        if max_positions is not None and spec.seq > max_positions:
+            raise UsageError(
+                f"sequence length {spec.seq} exceeds the model's {max_positions} positions: "
+                f"use seq <= {max_positions}"
+            )
+        return spec
+    seq = DEFAULT_SEQ if max_positions is None else min(DEFAULT_SEQ, max_positions)
+    return replace(spec, seq=seq)

@@ -1,0 +1,293 @@
+"""``summarize``: the static analysis engine behind ``nnperf summary`` and ``nnperf.summary``.
+
+Two passes over the model, by default on meta tensors (nothing allocated, nothing computed):
+
+1. *inference*: eval mode under ``torch.inference_mode`` — forward costs, module calls (output shapes), and
+   the inference peak of live tensors;
+2. *training step*: ``zero_grad(set_to_none=True)``, forward, loss, backward, optimizer step — every op of
+   each phase counted, the tensors autograd saves for backward, gradients and optimizer state measured from
+   what the step really creates.
+
+The training peak is that of a steady-state step (optimizer state already exists, gradients of the previous
+step already freed): ``baseline + max(optimizer state + peak of forward/loss/backward, peak of the step)``,
+with baseline = parameters + buffers + inputs. If the model cannot run on meta tensors it is run on real
+CPU tensors instead, and the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from nnperf.errors import ModelError, NnperfError, UsageError
+from nnperf.records.static_profile import PHASES, MemoryBreakdown, ModuleCall, OpRecord, StaticProfile
+from nnperf.static import aggregate
+from nnperf.static.counter import CostCounter
+from nnperf.static.memory import LiveBytes, SavedForBackward, storage_bytes
+from nnperf.static.optimizers import OPTIMIZERS, default_optimizer, make_optimizer
+from nnperf.static.params import count_parameters
+from nnperf.static.scope import ModuleScope
+
+MODES = ("infer", "train")
+TENSOR_MODES = ("auto", "meta", "cpu")
+# Above this many parameters a model that fails on meta tensors is not retried on real CPU tensors.
+_CPU_FALLBACK_MAX_BYTES = 4 * 2**30
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    flat, _ = tree_flatten(value)
+    return [t for t in flat if isinstance(t, torch.Tensor)]
+
+
+@dataclass(slots=True)
+class _Pass:
+    records: list[OpRecord]
+    calls: list[ModuleCall]
+    peak: int
+    extra: dict[str, int]
+    saved_by_module: dict[str, int] | None = None
+
+
+def _inference_pass(workload: Any, device: torch.device) -> _Pass:
+    model = workload.model
+    model.eval()
+    args, kwargs = workload.make_inputs(device, train=False)
+    fixed = [*model.parameters(), *model.buffers(), *_tensors((args, kwargs))]
+    baseline = storage_bytes(fixed)
+    live = LiveBytes(exclude=fixed)
+    scope = ModuleScope(model)
+    counter = CostCounter(scope.current, live)
+    with scope, torch.inference_mode(), counter:
+        counter.set_phase("forward")
+        out = model(*args, **kwargs)
+        del out
+    return _Pass(counter.records, scope.calls, baseline + live.peak, {"inputs": storage_bytes(_tensors((args, kwargs)))})
+
+
+def _training_pass(workload: Any, device: torch.device, optimizer: str) -> _Pass:
+    model = workload.model
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(optimizer, params)
+    args, kwargs = workload.make_inputs(device, train=True)
+    inputs = _tensors((args, kwargs))
+    fixed = [*model.parameters(), *model.buffers(), *inputs]
+    baseline = storage_bytes(fixed)
+    live = LiveBytes(exclude=fixed)
+    saved = SavedForBackward(exclude=fixed)
+    scope = ModuleScope(model, record_calls=False)
+    counter = CostCounter(scope.current, live)
+    with scope, counter:
+        for p in params:  # opt.zero_grad(set_to_none=True), without the torch._dynamo import it triggers
+            p.grad = None
+        counter.set_phase("forward")
+        with saved.hooks(scope.current):
+            out = model(*args, **kwargs)
+            counter.set_phase("loss")
+            loss = workload.loss(out, (args, kwargs))
+        counter.set_phase("backward")
+        loss.backward()
+        scope.reset_backward()
+        gradients = storage_bytes(p.grad for p in params if p.grad is not None)
+        state = 0
+        if opt is not None:
+            counter.set_phase("optimizer")
+            opt.step()
+            state = storage_bytes(_tensors([dict(s) for s in opt.state.values()]))
+        del out, loss
+    step_peak = max(live.peak_by_phase.get(p, 0) for p in ("forward", "loss", "backward"))
+    peak_dynamic = max(state + step_peak, live.peak_by_phase.get("optimizer", 0))
+    phase = "optimizer" if live.peak_by_phase.get("optimizer", 0) > state + step_peak else max(
+        ("forward", "loss", "backward"), key=lambda p: live.peak_by_phase.get(p, 0)
+    )
+    for p in params:  # leave the model as it was given
+        p.grad = None
+    extra = {
+        "gradients": gradients,
+        "optimizer": state,
+        "activations": saved.total,
+        "inputs": storage_bytes(inputs),
+        "peak_phase": PHASES.index(phase),
+    }
+    by_module = saved.by_module()
+    return _Pass(counter.records, [], baseline + peak_dynamic, extra, by_module)
+
+
+def _run(workload: Any, device: torch.device, optimizer: str) -> tuple[_Pass, _Pass]:
+    infer = _inference_pass(workload, device)
+    train = _training_pass(workload, device, optimizer)
+    return infer, train
+
+
+def summarize(
+    model: Any,
+    *,
+    batch: int = 1,
+    input: tuple[int, ...] | str | None = None,
+    seq: int | None = None,
+    dtype: str = "fp32",
+    mode: str = "infer",
+    optimizer: str | None = None,
+    attn_implementation: str | None = None,
+    tensor_mode: str = "auto",
+) -> StaticSummary:
+    """Static analysis of ``model``: params, FLOPs and bytes per op and module, forward and backward, memory.
+
+    ``model`` is a registered name (``nnperf models``), a transformers ``config.json`` path, a
+    ``file.py:factory`` / ``package.module:factory`` string, or an ``nn.Module`` (then give ``input``).
+    ``mode`` picks which forward pass ``forward`` reports (eval-mode inference or the training step's);
+    both passes are always analysed. ``tensor_mode`` "auto" tries meta tensors, then real CPU tensors.
+    """
+    from nnperf.models import InputSpec, build_workload, parse_dtype, parse_shape
+
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}: use 'infer' or 'train'")
+    if tensor_mode not in TENSOR_MODES:
+        raise UsageError(f"unknown tensor mode {tensor_mode!r}: use one of {', '.join(TENSOR_MODES)}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise UsageError(f"batch size must be a positive integer, got {batch!r}")
+    if seq is not None and (not isinstance(seq, int) or seq < 1):
+        raise UsageError(f"sequence length must be a positive integer, got {seq!r}")
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+    sample_shape = parse_shape(input) if isinstance(input, str) else (tuple(input) if input else None)
+    parse_dtype(dtype)
+    spec = InputSpec(
+        batch=batch, sample_shape=sample_shape, seq=seq, dtype=dtype, attn_implementation=attn_implementation
+    )
+
+    warnings: list[str] = []
+    order = ["meta", "cpu"] if tensor_mode == "auto" else [tensor_mode]
+    result: tuple[_Pass, _Pass] | None = None
+    workload = None
+    used = order[0]
+    for attempt, device_name in enumerate(order):
+        workload = build_workload(model, spec, device=device_name)
+        device = torch.device(device_name)
+        opt_name = optimizer or default_optimizer(workload.family)
+        try:
+            result = _run(workload, device, opt_name)
+            used = device_name
+            break
+        except NnperfError:
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if attempt + 1 < len(order):
+                size = count_parameters(workload.model).param_bytes
+                if size > _CPU_FALLBACK_MAX_BYTES:
+                    raise ModelError(
+                        f"model {workload.name!r} fails on meta tensors ({reason}) and is too large "
+                        f"({size / 2**30:.1f} GiB) to run on real CPU tensors instead"
+                    ) from exc
+                warnings.append(f"the model failed on {device_name} tensors ({reason}); counted on real CPU tensors")
+                continue
+            raise ModelError(f"model {workload.name!r} failed on {device_name} tensors: {reason}") from exc
+    assert result is not None and workload is not None
+    infer, train = result
+    counts = count_parameters(workload.model)
+    memory = MemoryBreakdown(
+        parameters=counts.param_bytes,
+        buffers=counts.buffer_bytes,
+        gradients=train.extra["gradients"],
+        optimizer=train.extra["optimizer"],
+        activations=train.extra["activations"],
+        inputs=infer.extra["inputs"],
+        peak_train=train.peak,
+        peak_infer=infer.peak,
+        peak_train_phase=PHASES[train.extra["peak_phase"]],
+        method=f"live-tensor liveness over {used} tensors (steady-state training step)",
+    )
+    uncounted = aggregate.uncounted(infer.records + train.records)
+    if uncounted:
+        warnings.append(
+            f"{len(uncounted)} op(s) have no cost formula and are reported as uncounted: "
+            + ", ".join(f"{op} x{n}" for op, n in list(uncounted.items())[:5])
+        )
+    profile = StaticProfile(
+        model=workload.name,
+        source=workload.source,
+        family=workload.family,
+        input=workload.input_description,
+        batch=workload.spec.batch,
+        dtype=workload.spec.dtype,
+        mode=mode,
+        optimizer=optimizer or default_optimizer(workload.family),
+        tensor_mode=used,
+        params_total=counts.total,
+        params_trainable=counts.trainable,
+        buffers_total=counts.buffers,
+        infer_ops=infer.records,
+        train_ops=train.records,
+        modules=infer.calls,
+        memory=memory,
+        warnings=warnings,
+        activations_by_module=train.saved_by_module or {},
+        input_shapes=tuple(
+            tuple(int(d) for d in t.shape) for t in _tensors(workload.make_inputs(torch.device("meta"), False))
+        ),
+    )
+    return StaticSummary(profile)
+
+
+class StaticSummary:
+    """The result of :func:`summarize`: the raw :class:`StaticProfile` plus derived totals."""
+
+    def __init__(self, profile: StaticProfile) -> None:
+        self.profile = profile
+
+    # -- totals by pass and phase -------------------------------------------------------------------------
+    def _phase(self, records: list[OpRecord], phase: str) -> aggregate.Totals:
+        return aggregate.totals(r for r in records if r.phase == phase)
+
+    @property
+    def forward(self) -> aggregate.Totals:
+        """The forward pass of the selected mode (eval inference, or the training step's forward)."""
+        if self.profile.mode == "infer":
+            return aggregate.totals(self.profile.infer_ops)
+        return self._phase(self.profile.train_ops, "forward")
+
+    @property
+    def inference(self) -> aggregate.Totals:
+        return aggregate.totals(self.profile.infer_ops)
+
+    @property
+    def training(self) -> dict[str, aggregate.Totals]:
+        return {p: self._phase(self.profile.train_ops, p) for p in PHASES}
+
+    @property
+    def backward(self) -> aggregate.Totals:
+        return self._phase(self.profile.train_ops, "backward")
+
+    @property
+    def optimizer(self) -> aggregate.Totals:
+        return self._phase(self.profile.train_ops, "optimizer")
+
+    @property
+    def memory(self) -> MemoryBreakdown:
+        return self.profile.memory
+
+    @property
+    def uncounted_ops(self) -> dict[str, int]:
+        return aggregate.uncounted(self.profile.infer_ops + self.profile.train_ops)
+
+    @property
+    def ops(self) -> list[OpRecord]:
+        """Op records of the selected mode: the inference pass, or the whole training step."""
+        return self.profile.infer_ops if self.profile.mode == "infer" else self.profile.train_ops
+
+    def to_dict(self, include_ops: bool = False) -> dict[str, Any]:
+        from nnperf.static.export import summary_to_dict
+
+        return summary_to_dict(self, include_ops=include_ops)
+
+    def __repr__(self) -> str:
+        p = self.profile
+        f = self.forward
+        return (
+            f"StaticSummary(model={p.model!r}, params={p.params_total:,}, forward_flops={f.flops:,}, "
+            f"backward_flops={self.backward.flops:,}, peak_train={p.memory.peak_train:,} B)"
+        )

@@ -1,0 +1,85 @@
+"""The command line as a user runs it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nnperf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run(
+        [sys.executable, "-m", "nnperf", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_summary_torchsummary_format_prints_the_mnist_table() -> None:
+    r = nnperf("summary", "mnist-cnn", "--format", "torchsummary")
+    assert r.returncode == 0, r.stderr
+    golden = (ROOT / "tests/golden/mnist_torchsummary.txt").read_text()
+    assert r.stdout.strip() == golden.strip()
+
+
+def test_summary_json_has_the_documented_keys() -> None:
+    r = nnperf("summary", "mnist-cnn", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["model"] == "mnist-cnn"
+    assert data["params"]["total"] == 21_840
+    assert data["params"]["trainable"] == 21_840
+    for section, key in [
+        ("forward", "flops"), ("forward", "macs"), ("forward", "bytes"),
+        ("backward", "flops"), ("backward", "bytes"),
+        ("memory", "parameters"), ("memory", "gradients"), ("memory", "optimizer"),
+        ("memory", "activations"), ("memory", "peak_train"), ("memory", "peak_infer"),
+    ]:  # fmt: skip
+        assert isinstance(data[section][key], int), (section, key)
+    assert data["uncounted_ops"] == {}
+    # conv1: 10 x 24x24 x 25 = 144,000 MACs; conv2: 20 x 8x8 x 250 = 320,000; fc1 16,000; fc2 500.
+    assert data["forward"]["macs"] == 144_000 + 320_000 + 16_000 + 500
+    # 21,840 fp32 parameters; gradients of the same size; SGD momentum buffers of the same size.
+    assert data["memory"]["parameters"] == 21_840 * 4
+    assert data["memory"]["gradients"] == 21_840 * 4
+    assert data["memory"]["optimizer"] == 21_840 * 4
+
+
+@pytest.mark.parametrize("fmt", ["table", "tree", "csv"])
+def test_summary_other_formats(fmt: str) -> None:
+    r = nnperf("summary", "mnist-cnn", "--format", fmt)
+    assert r.returncode == 0, r.stderr
+    assert "conv1" in r.stdout
+
+
+def test_models_lists_every_source() -> None:
+    r = nnperf("models")
+    assert r.returncode == 0, r.stderr
+    for name in ("mnist-cnn", "resnet50", "vit_b_16", "gpt2", "bert-base-cased", "t5-small", "gpt3-175b"):
+        assert name in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["summary", "resnet5"], "resnet50"),  # close names suggested
+        (["summary", "resnet18", "--input", "3x-224"], "3x-224"),
+        (["summary", "resnet18", "--dtype", "fp8"], "fp8"),
+        (["summary", "resnet18", "--batch", "0"], "0"),
+        (["summary", "gpt2", "--optimizer", "lion"], "lion"),
+        (["summary", "tests/data/user_model.py:raising_factory"], "raising_factory"),
+        (["summary", "tests/data/no_such_file.py:make"], "no_such_file.py"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_exit_code_2(args: list[str], expected: str) -> None:
+    r = nnperf(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr

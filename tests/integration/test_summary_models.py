@@ -1,0 +1,79 @@
+"""Whole-model static analysis pinned to published and hand-derived figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import nnperf
+
+
+def test_mnist_torchsummary_table_matches_torchsummary_readme(root: Path) -> None:
+    from nnperf.static.views import torchsummary_text
+
+    golden = (root / "tests/golden/mnist_torchsummary.txt").read_text().rstrip("\n")
+    assert torchsummary_text(nnperf.summary("mnist-cnn")) == golden
+
+
+def test_resnet50_forward_macs_match_published_4_09_gmacs() -> None:
+    s = nnperf.summary("resnet50")  # batch 1, 3x224x224
+    # torchvision publishes 4.09 "GFLOPS" for resnet50: they are multiply-adds (MACs).
+    assert abs(s.forward.macs / 4.09e9 - 1) < 0.01
+    assert s.forward.flops > 2 * s.forward.macs  # + batch norm, ReLU, pooling, adds, bias
+    assert s.uncounted_ops == {}
+
+
+def test_backward_counted_op_by_op_first_layer_has_no_input_gradient() -> None:
+    s = nnperf.summary("resnet50")
+    # conv1: 64 out channels x 112x112 outputs x (3 in x 7x7 kernel) = 118,013,952 MACs.
+    conv1 = 64 * 112 * 112 * 3 * 7 * 7
+    assert conv1 == 118_013_952
+    # Every conv/linear computes a weight gradient (= its forward MACs) and an input gradient (= its
+    # forward MACs) except conv1, whose input (the image) needs no gradient.
+    assert s.backward.macs == 2 * s.forward.macs - conv1
+
+
+def gpt2_analytic_macs(batch: int, seq: int, layers: int = 12, d: int = 768, vocab: int = 50257) -> int:
+    # Per token and layer: qkv projection 3d^2, output projection d^2, MLP 4d^2 + 4d^2 = 12 d^2.
+    # LM head (tied to the embedding): d * vocab per token.
+    # Attention per layer: Q K^T is seq x seq x d, attention x V is seq x seq x d (all heads together).
+    dense = batch * seq * (12 * layers * d * d + d * vocab)
+    attention = batch * layers * 2 * seq * seq * d
+    return dense + attention
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_gpt2_forward_macs_equal_analytic_2NT_plus_attention(attn: str) -> None:
+    s = nnperf.summary("gpt2", batch=2, seq=64, attn_implementation=attn)
+    assert s.forward.macs == gpt2_analytic_macs(2, 64)
+    # 2 FLOPs per MAC: the matmul part of the FLOPs is 2 * N_matmul_params * tokens + attention.
+    assert s.forward.flops >= 2 * gpt2_analytic_macs(2, 64)
+    assert s.uncounted_ops == {}
+
+
+@torch.library.custom_op("nnperf_test::mystery", mutates_args=(), schema="(Tensor x) -> Tensor")
+def mystery(x):
+    return x.clone()
+
+
+@mystery.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+def test_custom_op_without_formula_is_listed_as_uncounted() -> None:
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.ops.nnperf_test.mystery(x))
+
+    s = nnperf.summary(Net(), input=(8,))
+    assert s.uncounted_ops.get("nnperf_test.mystery.default", 0) >= 1
+    assert any("uncounted" in w for w in s.profile.warnings)
+    # The linear layer is still counted: batch 1 x 8 x 4 = 32 MACs.
+    assert s.forward.macs == 32
