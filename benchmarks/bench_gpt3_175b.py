@@ -52,10 +52,14 @@ def main() -> int:
 
     mem = data["memory"]
     rows = [
-        ("whole process, wall (median of %d)" % args.repeat, f"{nn_wall:.2f} s", f"{fc_wall:.2f} s"),
+        (f"whole process, wall (median of {args.repeat})", f"{nn_wall:.2f} s", f"{fc_wall:.2f} s"),
         ("peak RSS", f"{nn_rss / 1e9:.2f} GB", f"{fc_rss / 1e9:.2f} GB"),
         ("params", f"{data['params']['total']:,}", "-"),
-        ("forward FLOPs", f"{data['training']['forward']['flops']:.4e}", f"{fc_fwd:.4e} (matmul/attention only)"),
+        (
+            "forward FLOPs",
+            f"{data['training']['forward']['flops']:.4e}",
+            f"{fc_fwd:.4e} (matmul/attention only)",
+        ),
         ("backward FLOPs", f"{data['backward']['flops']:.4e}", f"{fc_bwd:.4e}"),
         ("optimizer FLOPs", f"{data['optimizer']['flops']:.4e} ({data['optimizer_name']})", "not counted"),
         ("forward bytes", f"{data['training']['forward']['bytes']:.4e}", "not counted"),
@@ -70,7 +74,9 @@ def main() -> int:
     print(f"{'':38} {'nnperf summary':>28} {'FlopCounterMode':>40}")
     for name, a, b in rows:
         print(f"{name:38} {a:>28} {b:>40}")
-    print(f"(FlopCounterMode inside its process: build meta model {fc_build:.2f} s, count fwd+bwd {fc_count:.2f} s)")
+    print(
+        f"(FlopCounterMode inside its process: build meta model {fc_build:.2f} s, count fwd+bwd {fc_count:.2f} s)"
+    )
     ok = nn_wall < 10 and nn_rss < 1.5e9
     print(f"target: nnperf under 10 s and 1.5 GB -> {'met' if ok else 'NOT met'}")
     return 0

@@ -36,15 +36,24 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
         help="estimate params, FLOPs, bytes and memory of a model without running it",
         description="Static analysis on meta tensors: nothing is allocated or computed.",
     )
-    p.add_argument("model", help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory")
+    p.add_argument(
+        "model", help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory"
+    )
     p.add_argument("--batch", "-b", type=_positive_int, default=1, help="batch size (default 1)")
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument("--input", "-i", help="per-sample input shape, e.g. 3x224x224 (vision and custom models)")
+    shape.add_argument(
+        "--input", "-i", help="per-sample input shape, e.g. 3x224x224 (vision and custom models)"
+    )
     shape.add_argument("--seq", type=_positive_int, help="tokens per sample (language models, default 128)")
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
-    p.add_argument("--attn", dest="attn_implementation", choices=("sdpa", "eager"), help="HF attention implementation")
+    p.add_argument(
+        "--attn", dest="attn_implementation", choices=("sdpa", "eager"), help="HF attention implementation"
+    )
+    p.add_argument(
+        "--autocast", choices=("bf16", "fp16"), help="mixed precision: forward and loss under autocast"
+    )
     p.add_argument("--depth", type=int, default=2, help="module depth of the table and tree (default 2)")
     p.add_argument("--format", "-f", choices=FORMATS, default="table")
     p.add_argument("--ops", action="store_true", help="with --format json: include every op record")
@@ -63,7 +72,17 @@ def _run_summary(args: argparse.Namespace) -> int:
         mode=args.mode,
         optimizer=args.optimizer,
         attn_implementation=args.attn_implementation,
+        autocast=args.autocast,
     )
+    if args.format == "table" and sys.stdout.isatty():
+        from rich.console import Console
+
+        from nnperf.static import views
+
+        console = Console()
+        console.print(views.layer_table(result, args.depth).to_rich())
+        console.print(views.totals_text(result), highlight=False, markup=False)
+        return 0
     print(render_summary(result, args.format, args.depth, include_ops=args.ops))
     return 0
 
@@ -123,7 +142,11 @@ def _run_demo(args: argparse.Namespace) -> int:
     for name, options in DEMO_MODELS:
         options = dict(options)
         fmt = options.pop("format", "table")
-        print(f"\n$ nnperf summary {name} " + " ".join(f"--{k} {v}" for k, v in options.items()) + f" --format {fmt}")
+        print(
+            f"\n$ nnperf summary {name} "
+            + " ".join(f"--{k} {v}" for k, v in options.items())
+            + f" --format {fmt}"
+        )
         print(render_summary(summarize(name, **options), fmt, depth=1))
     return 0
 

@@ -63,7 +63,15 @@ def summary_to_dict(s: StaticSummary, include_ops: bool = False) -> dict[str, An
 
 
 CSV_COLUMNS = (
-    "module", "type", "phase", "flops", "macs", "bytes_read", "bytes_written", "op_calls", "uncounted_calls",
+    "module",
+    "type",
+    "phase",
+    "flops",
+    "macs",
+    "bytes_read",
+    "bytes_written",
+    "op_calls",
+    "uncounted_calls",
 )
 
 
@@ -75,6 +83,16 @@ def modules_csv(s: StaticSummary, depth: int | None = None) -> str:
     w.writerow(CSV_COLUMNS)
     for (path, phase), t in aggregate.by_module(s.ops, depth).items():
         w.writerow(
-            [path, types.get(path, ""), phase, t.flops, t.macs, t.bytes_read, t.bytes_written, t.calls, t.uncounted]
+            [
+                path,
+                types.get(path, ""),
+                phase,
+                t.flops,
+                t.macs,
+                t.bytes_read,
+                t.bytes_written,
+                t.calls,
+                t.uncounted,
+            ]
         )
     return buf.getvalue()

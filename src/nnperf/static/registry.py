@@ -31,6 +31,7 @@ __all__ = [
     "OpCall",
     "OpKind",
     "formula_for",
+    "prod",
     "register_formula",
     "registered_ops",
     "tensor_bytes",
@@ -125,6 +126,7 @@ class OpCall:
         return self.kwargs.get(name, default)
 
     def inputs(self) -> list[torch.Tensor]:
+        """Tensor arguments (``out=`` arguments included; see :meth:`read_tensors`)."""
         flat, _ = tree_flatten((self.args, self.kwargs))
         return [t for t in flat if _is_tensor(t)]
 
@@ -132,11 +134,31 @@ class OpCall:
         flat, _ = tree_flatten(self.out)
         return [t for t in flat if _is_tensor(t)]
 
+    def _schema_args(self) -> Iterable[tuple[Any, Any]]:
+        """(schema argument, value) pairs, positional and keyword."""
+        for i, arg in enumerate(self.op._schema.arguments):
+            if i < len(self.args):
+                yield arg, self.args[i]
+            elif arg.name in self.kwargs:
+                yield arg, self.kwargs[arg.name]
+
+    def read_tensors(self) -> list[torch.Tensor]:
+        """Tensors the op reads: every tensor argument except ``out=`` buffers, which are only written."""
+        flat, _ = tree_flatten([v for a, v in self._schema_args() if not a.is_out])
+        return [t for t in flat if _is_tensor(t)]
+
+    def written_tensors(self) -> list[torch.Tensor]:
+        """Tensors the op writes: its results plus arguments the schema marks as mutated (``add_``'s self,
+        ``_foreach_add_``'s lists, ``out=``), so in-place ops that return nothing still write bytes."""
+        mutated = [v for a, v in self._schema_args() if a.alias_info is not None and a.alias_info.is_write]
+        flat, _ = tree_flatten((self.out, mutated))
+        return [t for t in flat if _is_tensor(t)]
+
     def bytes_read(self) -> int:
-        return _unique_bytes(self.inputs())
+        return _unique_bytes(self.read_tensors())
 
     def bytes_written(self) -> int:
-        return _unique_bytes(self.outputs())
+        return _unique_bytes(self.written_tensors())
 
     def out_numel(self) -> int:
         return sum(t.numel() for t in self.outputs())
@@ -149,7 +171,6 @@ class OpCall:
 Formula = Callable[[OpCall], Cost]
 
 _FORMULAS: dict[OpOverload | OpOverloadPacket, Formula] = {}
-
 
 
 def register_formula(*ops: OpOverload | OpOverloadPacket) -> Callable[[Formula], Formula]:

@@ -16,6 +16,8 @@ CPU tensors instead, and the result says so.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +34,8 @@ from nnperf.static.params import count_parameters
 from nnperf.static.scope import ModuleScope
 
 MODES = ("infer", "train")
-TENSOR_MODES = ("auto", "meta", "cpu")
+TENSOR_MODES = ("auto", "meta", "fake", "cpu")
+AUTOCAST_DTYPES = ("bf16", "fp16")
 # Above this many parameters a model that fails on meta tensors is not retried on real CPU tensors.
 _CPU_FALLBACK_MAX_BYTES = 4 * 2**30
 
@@ -51,7 +54,16 @@ class _Pass:
     saved_by_module: dict[str, int] | None = None
 
 
-def _inference_pass(workload: Any, device: torch.device) -> _Pass:
+def _autocast(device: torch.device, dtype: str | None) -> contextlib.AbstractContextManager:
+    """Mixed precision around forward and loss, as in ``torch.autocast`` recipes (backward outside)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    from nnperf.models import DTYPES
+
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+def _inference_pass(workload: Any, device: torch.device, autocast: str | None = None) -> _Pass:
     model = workload.model
     model.eval()
     args, kwargs = workload.make_inputs(device, train=False)
@@ -62,12 +74,18 @@ def _inference_pass(workload: Any, device: torch.device) -> _Pass:
     counter = CostCounter(scope.current, live)
     with scope, torch.inference_mode(), counter:
         counter.set_phase("forward")
-        out = model(*args, **kwargs)
+        with _autocast(device, autocast):
+            out = model(*args, **kwargs)
         del out
-    return _Pass(counter.records, scope.calls, baseline + live.peak, {"inputs": storage_bytes(_tensors((args, kwargs)))})
+    return _Pass(
+        counter.records,
+        scope.calls,
+        baseline + live.peak,
+        {"inputs": storage_bytes(_tensors((args, kwargs)))},
+    )
 
 
-def _training_pass(workload: Any, device: torch.device, optimizer: str) -> _Pass:
+def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast: str | None = None) -> _Pass:
     model = workload.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -84,7 +102,7 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str) -> _Pass
         for p in params:  # opt.zero_grad(set_to_none=True), without the torch._dynamo import it triggers
             p.grad = None
         counter.set_phase("forward")
-        with saved.hooks(scope.current):
+        with saved.hooks(scope.current), _autocast(device, autocast):
             out = model(*args, **kwargs)
             counter.set_phase("loss")
             loss = workload.loss(out, (args, kwargs))
@@ -100,8 +118,10 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str) -> _Pass
         del out, loss
     step_peak = max(live.peak_by_phase.get(p, 0) for p in ("forward", "loss", "backward"))
     peak_dynamic = max(state + step_peak, live.peak_by_phase.get("optimizer", 0))
-    phase = "optimizer" if live.peak_by_phase.get("optimizer", 0) > state + step_peak else max(
-        ("forward", "loss", "backward"), key=lambda p: live.peak_by_phase.get(p, 0)
+    phase = (
+        "optimizer"
+        if live.peak_by_phase.get("optimizer", 0) > state + step_peak
+        else max(("forward", "loss", "backward"), key=lambda p: live.peak_by_phase.get(p, 0))
     )
     for p in params:  # leave the model as it was given
         p.grad = None
@@ -116,10 +136,46 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str) -> _Pass
     return _Pass(counter.records, [], baseline + peak_dynamic, extra, by_module)
 
 
-def _run(workload: Any, device: torch.device, optimizer: str) -> tuple[_Pass, _Pass]:
-    infer = _inference_pass(workload, device)
-    train = _training_pass(workload, device, optimizer)
-    return infer, train
+def _run(workload: Any, tensor_mode: str, optimizer: str, autocast: str | None) -> tuple[_Pass, _Pass]:
+    if tensor_mode != "fake":
+        device = torch.device(tensor_mode)
+        return _inference_pass(workload, device, autocast), _training_pass(
+            workload, device, optimizer, autocast
+        )
+    fake_mode = _to_fake(workload.model)
+    device = torch.device("cpu")
+    with fake_mode:
+        return _inference_pass(workload, device, autocast), _training_pass(
+            workload, device, optimizer, autocast
+        )
+
+
+def _to_fake(model: torch.nn.Module) -> Any:
+    """Swap a meta model's parameters and buffers for FakeTensors that claim to be on the CPU.
+
+    Meta tensors have no device semantics, so ``torch.autocast`` (keyed by device) ignores them; fake CPU
+    tensors behave exactly like CPU tensors for dispatch (autocast, kernel choice) while holding no data.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode()
+    cpu = torch.device("cpu")
+    memo: dict[int, torch.Tensor] = {}  # tied parameters stay tied
+
+    def fake(t: torch.Tensor) -> torch.Tensor:
+        if id(t) not in memo:
+            f = mode.fake_tensor_converter.from_meta_and_device(mode, t.detach().to("meta"), cpu)
+            memo[id(t)] = torch.nn.Parameter(f, t.requires_grad) if isinstance(t, torch.nn.Parameter) else f
+        return memo[id(t)]
+
+    for module in model.modules():
+        for name, p in module._parameters.items():
+            if p is not None:
+                module._parameters[name] = fake(p)
+        for name, b in module._buffers.items():
+            if b is not None:
+                module._buffers[name] = fake(b)
+    return mode
 
 
 def summarize(
@@ -132,6 +188,7 @@ def summarize(
     mode: str = "infer",
     optimizer: str | None = None,
     attn_implementation: str | None = None,
+    autocast: str | None = None,
     tensor_mode: str = "auto",
 ) -> StaticSummary:
     """Static analysis of ``model``: params, FLOPs and bytes per op and module, forward and backward, memory.
@@ -139,7 +196,9 @@ def summarize(
     ``model`` is a registered name (``nnperf models``), a transformers ``config.json`` path, a
     ``file.py:factory`` / ``package.module:factory`` string, or an ``nn.Module`` (then give ``input``).
     ``mode`` picks which forward pass ``forward`` reports (eval-mode inference or the training step's);
-    both passes are always analysed. ``tensor_mode`` "auto" tries meta tensors, then real CPU tensors.
+    both passes are always analysed. ``autocast`` ("bf16" or "fp16") runs forward and loss under
+    ``torch.autocast`` (CPU), which needs FakeTensors instead of meta tensors. ``tensor_mode`` "auto" tries
+    meta (fake with autocast) tensors, then real CPU tensors.
     """
     from nnperf.models import InputSpec, build_workload, parse_dtype, parse_shape
 
@@ -155,21 +214,25 @@ def summarize(
         raise UsageError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
     sample_shape = parse_shape(input) if isinstance(input, str) else (tuple(input) if input else None)
     parse_dtype(dtype)
+    if autocast is not None and autocast not in AUTOCAST_DTYPES:
+        raise UsageError(f"unknown autocast dtype {autocast!r}: use one of {', '.join(AUTOCAST_DTYPES)}")
     spec = InputSpec(
         batch=batch, sample_shape=sample_shape, seq=seq, dtype=dtype, attn_implementation=attn_implementation
     )
 
     warnings: list[str] = []
-    order = ["meta", "cpu"] if tensor_mode == "auto" else [tensor_mode]
+    first = "fake" if autocast else "meta"
+    order = [first, "cpu"] if tensor_mode == "auto" else [tensor_mode]
     result: tuple[_Pass, _Pass] | None = None
     workload = None
     used = order[0]
     for attempt, device_name in enumerate(order):
-        workload = build_workload(model, spec, device=device_name)
-        device = torch.device(device_name)
+        workload = build_workload(model, spec, device="meta" if device_name == "fake" else device_name)
+        if device_name == "fake" and workload.source == "module":
+            workload.model = copy.deepcopy(workload.model)  # never swap tensors inside the caller's module
         opt_name = optimizer or default_optimizer(workload.family)
         try:
-            result = _run(workload, device, opt_name)
+            result = _run(workload, device_name, opt_name, autocast)
             used = device_name
             break
         except NnperfError:
@@ -183,7 +246,9 @@ def summarize(
                         f"model {workload.name!r} fails on meta tensors ({reason}) and is too large "
                         f"({size / 2**30:.1f} GiB) to run on real CPU tensors instead"
                     ) from exc
-                warnings.append(f"the model failed on {device_name} tensors ({reason}); counted on real CPU tensors")
+                warnings.append(
+                    f"the model failed on {device_name} tensors ({reason}); counted on real CPU tensors"
+                )
                 continue
             raise ModelError(f"model {workload.name!r} failed on {device_name} tensors: {reason}") from exc
     assert result is not None and workload is not None
@@ -213,7 +278,7 @@ def summarize(
         family=workload.family,
         input=workload.input_description,
         batch=workload.spec.batch,
-        dtype=workload.spec.dtype,
+        dtype=workload.spec.dtype + (f" (autocast {autocast})" if autocast else ""),
         mode=mode,
         optimizer=optimizer or default_optimizer(workload.family),
         tensor_mode=used,
@@ -227,7 +292,8 @@ def summarize(
         warnings=warnings,
         activations_by_module=train.saved_by_module or {},
         input_shapes=tuple(
-            tuple(int(d) for d in t.shape) for t in _tensors(workload.make_inputs(torch.device("meta"), False))
+            tuple(int(d) for d in t.shape)
+            for t in _tensors(workload.make_inputs(torch.device("meta"), False))
         ),
     )
     return StaticSummary(profile)

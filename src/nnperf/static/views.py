@@ -82,7 +82,9 @@ class Table:
         align = self.align or "l" + "r" * (len(self.headers) - 1)
 
         def fmt(row: list[str]) -> str:
-            cells = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True)]
+            cells = [
+                c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True)
+            ]
             return "  ".join(cells).rstrip()
 
         rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
@@ -92,6 +94,19 @@ class Table:
             out += [rule, fmt(self.footer)]
         out.append(rule)
         return "\n".join(out)
+
+    def to_rich(self):
+        """The same table as a ``rich.table.Table`` (for terminals)."""
+        from rich.table import Table as RichTable
+
+        align = self.align or "l" + "r" * (len(self.headers) - 1)
+        table = RichTable(title=self.title, show_footer=bool(self.footer))
+        for i, (h, a) in enumerate(zip(self.headers, align, strict=True)):
+            footer = self.footer[i] if self.footer else ""
+            table.add_column(h, justify="left" if a == "l" else "right", footer=footer, no_wrap=i == 0)
+        for row in self.rows:
+            table.add_row(*row)
+        return table
 
 
 def _inclusive(totals: dict[tuple[str, str], aggregate.Totals], path: str, phase: str) -> aggregate.Totals:
@@ -151,7 +166,16 @@ def layer_table(s: StaticSummary, depth: int = 2) -> Table:
         fmt_bytes(p.memory.activations),
     ]
     title = f"{p.model}  input {p.input}  {p.dtype}  (forward: {'inference' if p.mode == 'infer' else 'training'})"
-    headers = ["Layer (type)", "Output shape", "Params", "Fwd FLOPs", "Bwd FLOPs", "Fwd bytes", "FLOP/B", "Saved act."]
+    headers = [
+        "Layer (type)",
+        "Output shape",
+        "Params",
+        "Fwd FLOPs",
+        "Bwd FLOPs",
+        "Fwd bytes",
+        "FLOP/B",
+        "Saved act.",
+    ]
     return Table(title, headers, rows, footer, align="llrrrrrr")
 
 
@@ -175,7 +199,9 @@ def totals_text(s: StaticSummary) -> str:
     ]
     unc = s.uncounted_ops
     if unc:
-        lines.append("Uncounted ops (no formula, FLOPs unknown): " + ", ".join(f"{k} x{n}" for k, n in unc.items()))
+        lines.append(
+            "Uncounted ops (no formula, FLOPs unknown): " + ", ".join(f"{k} x{n}" for k, n in unc.items())
+        )
     else:
         lines.append("Uncounted ops: none")
     lines += [f"Warning: {w}" for w in p.warnings]

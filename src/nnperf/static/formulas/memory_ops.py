@@ -13,7 +13,7 @@
 * Backward ops of views (``select_backward``, ``slice_backward``, ...): write a zero gradient of the
   input's shape and copy grad_output into it.
 * ``_unsafe_view`` is a view (no data moves) that autograd treats as a fresh tensor.
-* Profiler and assertion ops do no work: kind OTHER, all zero.
+* Profiler, assertion and metadata-query ops (``prim.device`` under FakeTensor) do no work: kind OTHER.
 """
 
 from __future__ import annotations
@@ -249,11 +249,24 @@ _NO_WORK_ATEN = [
     "_functional_sym_constrain_range_for_size",
     "record_stream",
     "_make_dep_token",
+    # Metadata queries (seen with tensor subclasses such as FakeTensor and with symbolic shapes).
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "sym_storage_offset",
+    "is_contiguous",
+    "is_strides_like_format",
+    "is_non_overlapping_and_dense",
 ]
 _NO_WORK_PROFILER = ["_record_function_enter", "_record_function_enter_new", "_record_function_exit"]
+_NO_WORK_PRIM = ["device", "layout", "dtype"]
 
 
-@register_formula(*_packets(_NO_WORK_ATEN), *_packets(_NO_WORK_PROFILER, torch.ops.profiler))
+@register_formula(
+    *_packets(_NO_WORK_ATEN),
+    *_packets(_NO_WORK_PROFILER, torch.ops.profiler),
+    *_packets(_NO_WORK_PRIM, torch.ops.prim),
+)
 def _no_work(call: OpCall) -> Cost:
-    # Bookkeeping (profiler ranges, runtime assertions): no data moved, no arithmetic.
+    # Bookkeeping (profiler ranges, runtime assertions, metadata queries): no data, no arithmetic.
     return Cost(OpKind.OTHER, note="bookkeeping")
