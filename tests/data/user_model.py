@@ -48,3 +48,18 @@ def make_reads_weights() -> nn.Module:
 def make_scalar_output() -> nn.Module:
     """A model whose output is not logits-like (one number per sample): trained on output.sum()."""
     return nn.Sequential(nn.Flatten(), nn.Linear(12, 1), nn.Flatten(0))
+
+
+class ShapeMismatch(nn.Module):
+    """Its forward fails on any tensors: linear 8->4 applied to the 12 features it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def make_broken_forward() -> nn.Module:
+    return ShapeMismatch()

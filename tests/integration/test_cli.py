@@ -72,7 +72,12 @@ def test_models_lists_every_source() -> None:
         (["summary", "resnet18", "--dtype", "fp8"], "fp8"),
         (["summary", "resnet18", "--batch", "0"], "0"),
         (["summary", "gpt2", "--optimizer", "lion"], "lion"),
-        (["summary", "tests/data/user_model.py:raising_factory"], "raising_factory"),
+        (["summary", "tests/data/user_model.py:make_raising"], "width must be positive"),
+        (["summary", "tests/data/user_model.py:no_such_factory"], "no_such_factory"),
+        (
+            ["summary", "tests/data/user_model.py:make_broken_forward", "--input", "12"],
+            "failed on meta and cpu tensors",
+        ),
         (["summary", "tests/data/no_such_file.py:make"], "no_such_file.py"),
     ],
 )

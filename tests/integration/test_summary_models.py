@@ -77,3 +77,23 @@ def test_custom_op_without_formula_is_listed_as_uncounted() -> None:
     assert any("uncounted" in w for w in s.profile.warnings)
     # The linear layer is still counted: batch 1 x 8 x 4 = 32 MACs.
     assert s.forward.macs == 32
+
+
+def test_mnist_nnperf_table_golden(root: Path) -> None:
+    from nnperf.cli.main import render_summary
+
+    golden = (root / "tests/golden/mnist_nnperf_table.txt").read_text().rstrip("\n")
+    assert render_summary(nnperf.summary("mnist-cnn"), "table") == golden
+    assert golden in (root / "README.md").read_text()  # the README shows what the tool prints
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_module_rows_sum_to_totals(depth: int) -> None:
+    from nnperf.static import aggregate
+
+    s = nnperf.summary("resnet18", mode="train")
+    for phase, total in s.training.items():
+        rows = [t for (path, ph), t in aggregate.by_module(s.profile.train_ops, depth).items() if ph == phase]
+        assert sum(t.flops for t in rows) == total.flops
+        assert sum(t.bytes for t in rows) == total.bytes
+    assert sum(s.profile.activations_by_module.values()) == s.memory.activations

@@ -142,11 +142,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     for name, options in DEMO_MODELS:
         options = dict(options)
         fmt = options.pop("format", "table")
-        print(
-            f"\n$ nnperf summary {name} "
-            + " ".join(f"--{k} {v}" for k, v in options.items())
-            + f" --format {fmt}"
-        )
+        flags = "".join(f" --{k} {v}" for k, v in options.items())
+        print(f"\n$ nnperf summary {name}{flags} --format {fmt}")
         print(render_summary(summarize(name, **options), fmt, depth=1))
     return 0
 

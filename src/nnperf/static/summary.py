@@ -250,7 +250,8 @@ def summarize(
                     f"the model failed on {device_name} tensors ({reason}); counted on real CPU tensors"
                 )
                 continue
-            raise ModelError(f"model {workload.name!r} failed on {device_name} tensors: {reason}") from exc
+            tried = " and ".join(order[: attempt + 1])
+            raise ModelError(f"model {workload.name!r} failed on {tried} tensors: {reason}") from exc
     assert result is not None and workload is not None
     infer, train = result
     counts = count_parameters(workload.model)

@@ -153,6 +153,24 @@ def layer_table(s: StaticSummary, depth: int = 2) -> Table:
                 fmt_bytes(act),
             ]
         )
+    # Ops the model runs outside any submodule (F.relu in forward, the loss): without this row the module
+    # rows would not add up to the totals.
+    top_f = fwd.get(("", "forward"), aggregate.Totals())
+    top_b = bwd.get(("", "backward"), aggregate.Totals())
+    top_act = saved.get("", 0)
+    if top_f.calls or top_b.calls or top_act:
+        rows.append(
+            [
+                "(outside submodules)",
+                "-",
+                "0",
+                fmt_flops(top_f.flops),
+                fmt_flops(top_b.flops),
+                fmt_bytes(top_f.bytes),
+                f"{top_f.intensity:.1f}" if top_f.intensity is not None else "-",
+                fmt_bytes(top_act),
+            ]
+        )
     f_all = s.forward
     b_all = s.backward
     footer = [
