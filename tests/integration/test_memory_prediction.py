@@ -21,7 +21,7 @@ def measured_training_peak(name: str, optimizer: str, autocast: str | None = Non
 
     def step() -> None:  # nnperf's canonical step; its outputs die when it returns
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=DTYPES[autocast], enabled=autocast is not None):
+        with torch.autocast("cpu", dtype=DTYPES[autocast or "bf16"], enabled=autocast is not None):
             out = workload.model(*args, **kwargs)
             loss = workload.loss(out, (args, kwargs))
         loss.backward()

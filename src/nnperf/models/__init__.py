@@ -2,7 +2,7 @@
 
 ``build_workload("resnet50", InputSpec(batch=8))`` builds the model on ``meta`` (no memory, no download)
 with everything needed to run it; see :mod:`nnperf.models.registry` for the lookup order of the sources
-(built-ins, torchvision, Hugging Face configs, config.json paths, user factories) and
+(built-ins, Hugging Face configs, config.json paths, user factories, then torchvision) and
 :mod:`nnperf.models.inputs` for inputs and losses.
 """
 

@@ -99,12 +99,14 @@ def _ensure_defaults() -> None:
     from nnperf.models.torchvision_source import TorchvisionSource
     from nnperf.models.user_source import UserFactorySource
 
+    # torchvision goes last: knowing its names means importing torchvision (about a second), which a
+    # Hugging Face or user model should not pay for. No name is claimed by two of these sources.
     for source in (
         BuiltinSource(),
-        TorchvisionSource(),
         HFConfigSource(),
         HFConfigFileSource(),
         UserFactorySource(),
+        TorchvisionSource(),
     ):
         _SOURCES.append(source)
 

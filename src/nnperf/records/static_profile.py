@@ -12,7 +12,8 @@ PHASES: tuple[str, ...] = ("forward", "loss", "backward", "optimizer")
 
 @dataclass(frozen=True, slots=True)
 class OpRecord:
-    """One aten op call. ``flops is None`` means no formula matched: the op is *uncounted*, not free."""
+    """One aten op call (or ``count`` identical calls). ``flops is None``: no formula matched, the op is
+    *uncounted*, not free. Costs are per call; totals multiply by ``count``."""
 
     op: str
     module: str  # fully qualified module path ("" for the model itself or code outside any module)
@@ -25,6 +26,7 @@ class OpRecord:
     shapes: tuple[tuple[int, ...], ...]  # shapes of the tensor arguments
     dtypes: tuple[str, ...]
     note: str = ""
+    count: int = 1  # identical calls this record stands for (one optimizer update per same-shape parameter)
 
     @property
     def counted(self) -> bool:

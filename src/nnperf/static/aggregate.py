@@ -26,15 +26,16 @@ class Totals:
     uncounted_ops: Counter = field(default_factory=Counter)
 
     def add(self, r: OpRecord) -> None:
-        self.calls += 1
-        self.macs += r.macs
-        self.bytes_read += r.bytes_read
-        self.bytes_written += r.bytes_written
+        n = r.count
+        self.calls += n
+        self.macs += n * r.macs
+        self.bytes_read += n * r.bytes_read
+        self.bytes_written += n * r.bytes_written
         if r.flops is None:
-            self.uncounted += 1
-            self.uncounted_ops[r.op] += 1
+            self.uncounted += n
+            self.uncounted_ops[r.op] += n
         else:
-            self.flops += r.flops
+            self.flops += n * r.flops
 
     @property
     def bytes(self) -> int:
@@ -104,5 +105,8 @@ def by_op(records: Iterable[OpRecord]) -> dict[str, Totals]:
 
 def uncounted(records: Iterable[OpRecord]) -> dict[str, int]:
     """Ops without a formula and how many times each was called."""
-    c: Counter = Counter(r.op for r in records if r.flops is None)
+    c: Counter = Counter()
+    for r in records:
+        if r.flops is None:
+            c[r.op] += r.count
     return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -13,18 +13,26 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from nnperf.records.static_profile import OpRecord
 from nnperf.static.memory import LiveBytes
-from nnperf.static.registry import OpCall, formula_for
+from nnperf.static.registry import OpCall, _flat_tensors, formula_for
 
 # Bookkeeping ops of the profiler and autograd that do no work on tensors.
 _IGNORED_NAMESPACES = ("profiler",)
 
 
+_NAMES: dict[Any, str] = {}  # op -> "aten.mm.default" (str() of an op is not free, and runs per call)
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
 def _short_dtype(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+    name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+def _outputs(out: Any) -> list[torch.Tensor]:
+    return _flat_tensors(out, [])
 
 
 class CostCounter(TorchDispatchMode):
@@ -44,6 +52,8 @@ class CostCounter(TorchDispatchMode):
         self.live = live
         self.phase = "forward"
         self.records: list[OpRecord] = []
+        self.recording = True  # False: ops still run and memory is still tracked, but no record is kept
+        self.count = 1  # each call stands for this many identical calls (see OpRecord.count)
 
     def set_phase(self, phase: str) -> None:
         self.phase = phase
@@ -63,15 +73,22 @@ class CostCounter(TorchDispatchMode):
             if r is not NotImplemented:
                 return r
         out = func(*args, **kwargs)
+        if not self.recording:
+            if self.live is not None:
+                self.live.observe(_outputs(out), self.phase)
+            return out
         call = OpCall(func, args, kwargs, out)
         try:
             cost = formula(call) if formula is not None else None
         except NotImplementedError:  # a formula that cannot cost this variant (e.g. nested tensors)
             cost = None
         inputs = call.inputs()
+        name = _NAMES.get(func)
+        if name is None:
+            name = _NAMES[func] = str(func)
         self.records.append(
             OpRecord(
-                op=str(func),
+                op=name,
                 module=self.module(),
                 phase=self.phase,
                 kind=str(cost.kind) if cost is not None else None,
@@ -79,12 +96,12 @@ class CostCounter(TorchDispatchMode):
                 macs=int(cost.macs) if cost is not None else 0,
                 bytes_read=int(cost.bytes_read) if cost is not None else call.bytes_read(),
                 bytes_written=int(cost.bytes_written) if cost is not None else call.bytes_written(),
-                shapes=tuple(tuple(int(d) for d in t.shape) for t in inputs),
-                dtypes=tuple(_short_dtype(t.dtype) for t in inputs),
+                shapes=tuple([tuple(t.shape) for t in inputs]),
+                dtypes=tuple([_DTYPE_NAMES.get(t.dtype) or _short_dtype(t.dtype) for t in inputs]),
                 note=cost.note if cost is not None else "",
+                count=self.count,
             )
         )
         if self.live is not None:
-            flat, _ = tree_flatten(out)
-            self.live.observe((t for t in flat if isinstance(t, torch.Tensor)), self.phase)
+            self.live.observe(call.outputs(), self.phase)
         return out

@@ -36,6 +36,7 @@ class LiveBytes:
         self._live: dict[int, tuple[int, weakref.ref]] = {}
         self.current = 0
         self.peak = 0
+        self.window_peak = 0
         self.peak_by_phase: dict[str, int] = {}
 
     def observe(self, outputs: Iterable[torch.Tensor], phase: str) -> None:
@@ -49,6 +50,8 @@ class LiveBytes:
             self.current += nbytes
         if self.current > self.peak:
             self.peak = self.current
+        if self.current > self.window_peak:
+            self.window_peak = self.current
         if self.current > self.peak_by_phase.get(phase, -1):
             self.peak_by_phase[phase] = self.current
 
@@ -60,6 +63,10 @@ class LiveBytes:
                 self.current -= entry[0]
 
         return freed
+
+    def start_window(self) -> None:
+        """Start tracking the peak of a window of ops (read it from ``window_peak``)."""
+        self.window_peak = self.current
 
     def start_phase(self, phase: str) -> None:
         self.peak_by_phase.setdefault(phase, self.current)

@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 from torch._ops import OpOverload, OpOverloadPacket
-from torch.utils._pytree import tree_flatten
 
 __all__ = [
     "Cost",
@@ -108,16 +107,55 @@ def _unique_bytes(tensors: Iterable[torch.Tensor]) -> int:
     return total
 
 
+def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Tensors in an aten argument or result (tensors, and tuples/lists/dicts of them), in order.
+
+    A hand-written walk: aten arguments only nest in these containers, and this runs for every op, where
+    the general ``tree_flatten`` costs several times more.
+    """
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, (tuple, list)):
+        for x in obj:
+            _flat_tensors(x, out)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _flat_tensors(x, out)
+    return out
+
+
+class _ArgRoles:
+    """Per-op (cached): which schema arguments are ``out=`` buffers and which are mutated."""
+
+    __slots__ = ("mutated", "out_args")
+
+    def __init__(self, op: OpOverload) -> None:
+        args = op._schema.arguments
+        self.out_args = tuple((i, a.name) for i, a in enumerate(args) if a.is_out)
+        self.mutated = tuple(
+            (i, a.name) for i, a in enumerate(args) if a.alias_info is not None and a.alias_info.is_write
+        )
+
+
+_ROLES: dict[OpOverload, _ArgRoles] = {}
+
+
 class OpCall:
     """One dispatched op with its arguments and result, as formulas see it."""
 
-    __slots__ = ("args", "kwargs", "op", "out")
+    __slots__ = ("_inputs", "_outputs", "_roles", "args", "kwargs", "op", "out")
 
     def __init__(self, op: OpOverload, args: tuple, kwargs: dict, out: Any) -> None:
         self.op = op
         self.args = args
         self.kwargs = kwargs
         self.out = out
+        self._inputs: list[torch.Tensor] | None = None
+        self._outputs: list[torch.Tensor] | None = None
+        roles = _ROLES.get(op)
+        if roles is None:
+            roles = _ROLES[op] = _ArgRoles(op)
+        self._roles = roles
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         """Argument by position or keyword (aten schemas allow both)."""
@@ -127,32 +165,31 @@ class OpCall:
 
     def inputs(self) -> list[torch.Tensor]:
         """Tensor arguments (``out=`` arguments included; see :meth:`read_tensors`)."""
-        flat, _ = tree_flatten((self.args, self.kwargs))
-        return [t for t in flat if _is_tensor(t)]
+        if self._inputs is None:
+            self._inputs = _flat_tensors(self.kwargs, _flat_tensors(self.args, []))
+        return self._inputs
 
     def outputs(self) -> list[torch.Tensor]:
-        flat, _ = tree_flatten(self.out)
-        return [t for t in flat if _is_tensor(t)]
+        if self._outputs is None:
+            self._outputs = _flat_tensors(self.out, [])
+        return self._outputs
 
-    def _schema_args(self) -> Iterable[tuple[Any, Any]]:
-        """(schema argument, value) pairs, positional and keyword."""
-        for i, arg in enumerate(self.op._schema.arguments):
-            if i < len(self.args):
-                yield arg, self.args[i]
-            elif arg.name in self.kwargs:
-                yield arg, self.kwargs[arg.name]
+    def _role_values(self, roles: tuple[tuple[int, str], ...]) -> list[Any]:
+        return [self.arg(i, name) for i, name in roles]
 
     def read_tensors(self) -> list[torch.Tensor]:
         """Tensors the op reads: every tensor argument except ``out=`` buffers, which are only written."""
-        flat, _ = tree_flatten([v for a, v in self._schema_args() if not a.is_out])
-        return [t for t in flat if _is_tensor(t)]
+        if not self._roles.out_args:
+            return self.inputs()
+        excluded = {id(t) for t in _flat_tensors(self._role_values(self._roles.out_args), [])}
+        return [t for t in self.inputs() if id(t) not in excluded]
 
     def written_tensors(self) -> list[torch.Tensor]:
         """Tensors the op writes: its results plus arguments the schema marks as mutated (``add_``'s self,
         ``_foreach_add_``'s lists, ``out=``), so in-place ops that return nothing still write bytes."""
-        mutated = [v for a, v in self._schema_args() if a.alias_info is not None and a.alias_info.is_write]
-        flat, _ = tree_flatten((self.out, mutated))
-        return [t for t in flat if _is_tensor(t)]
+        if not self._roles.mutated:
+            return self.outputs()
+        return _flat_tensors(self._role_values(self._roles.mutated), list(self.outputs()))
 
     def bytes_read(self) -> int:
         return _unique_bytes(self.read_tensors())
@@ -181,6 +218,7 @@ def register_formula(*ops: OpOverload | OpOverloadPacket) -> Callable[[Formula],
             if op in _FORMULAS:
                 raise ValueError(f"a formula for {op} is already registered")
             _FORMULAS[op] = fn
+        _RESOLVED.clear()  # a later registration may change what an op resolves to
         return fn
 
     return decorator
@@ -213,8 +251,19 @@ def _reduction_rule(call: OpCall) -> Cost:
     return call.traffic(OpKind.REDUCTION, flops=n)
 
 
+_RESOLVED: dict[OpOverload, Formula | None] = {}
+
+
 def formula_for(op: OpOverload) -> Formula | None:
     """The formula for ``op``: explicit overload, then packet, then tag rules; ``None`` if uncounted."""
+    try:
+        return _RESOLVED[op]
+    except KeyError:
+        fn = _RESOLVED[op] = _resolve(op)
+        return fn
+
+
+def _resolve(op: OpOverload) -> Formula | None:
     _ensure_loaded()
     fn = _FORMULAS.get(op) or _FORMULAS.get(op.overloadpacket)
     if fn is not None:
