@@ -97,3 +97,23 @@ def test_module_rows_sum_to_totals(depth: int) -> None:
         assert sum(t.flops for t in rows) == total.flops
         assert sum(t.bytes for t in rows) == total.bytes
     assert sum(s.profile.activations_by_module.values()) == s.memory.activations
+
+
+def test_totals_reconcile_with_flopcounter_mode() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nnperf.models import InputSpec, build_workload
+
+    s = nnperf.summary("resnet50")
+    w = build_workload("resnet50", InputSpec())
+    w.model.eval()
+    args, kwargs = w.make_inputs(torch.device("meta"), train=False)
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        w.model(*args, **kwargs)
+    fwd = s.to_dict()["forward"]
+    # FlopCounterMode costs convolutions and matmuls only: exactly nnperf's multiply-add part ...
+    assert fwd["flops_from_macs"] == fc.get_total_flops()
+    # ... and the rest (batch norm, ReLU, pooling, residual adds, the fc bias) is listed apart, by kind.
+    assert fwd["flops_other"] == fwd["flops"] - fc.get_total_flops() > 0
+    other_kinds = {k for k, t in s.to_dict()["by_kind"].items() if t["macs"] == 0 and t["flops"] > 0}
+    assert {"norm", "pointwise", "pool"} <= other_kinds

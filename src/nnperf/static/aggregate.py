@@ -50,6 +50,9 @@ class Totals:
         return {
             "flops": self.flops,
             "macs": self.macs,
+            # Reconciliation with counters that only cost multiply-adds (FlopCounterMode, fvcore x2):
+            "flops_from_macs": 2 * self.macs,
+            "flops_other": self.flops - 2 * self.macs,
             "bytes": self.bytes,
             "bytes_read": self.bytes_read,
             "bytes_written": self.bytes_written,
