@@ -124,6 +124,68 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _thread_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of thread counts") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: thread counts must be positive, e.g. 1,2")
+    return values
+
+
+def _add_machine(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "machine",
+        help="measured roofline ceilings of this machine beside its nominal peaks (cached per machine)",
+        description="Shows this machine's cached profile, or measures it (GEMM per dtype, STREAM, cache sweep).",
+    )
+    p.add_argument("--json", action="store_true", help="print the profile as one JSON object")
+    p.add_argument("--refresh", action="store_true", help="measure again even if a cached profile exists")
+    p.add_argument("--quick", action="store_true", help="a short measurement (under a minute)")
+    p.add_argument("--threads", type=_thread_list, help="thread counts to measure, e.g. 1,2 (default 1..N)")
+    p.add_argument("--file", help="show a saved profile (e.g. another machine's) instead of this machine's")
+    p.set_defaults(run=_run_machine)
+
+
+def _run_machine(args: argparse.Namespace) -> int:
+    from nnperf.machine.profile import load_profile, machine_profile
+    from nnperf.machine.views import machine_text
+
+    if args.file:
+        profile = load_profile(args.file)
+    else:
+        with _progress_bar() as progress:
+            profile = machine_profile(refresh=args.refresh, quick=args.quick, threads=args.threads, progress=progress)
+    print(json.dumps(profile.to_dict(), indent=2) if args.json else machine_text(profile))
+    return 0
+
+
+class _progress_bar:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __enter__(self):
+        self._progress = None
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress
+
+        from rich.console import Console
+
+        self._progress = Progress(transient=True, console=Console(stderr=True))
+        self._progress.start()
+        self._task = self._progress.add_task("measuring", total=1.0)
+
+        def update(label: str, fraction: float) -> None:
+            self._progress.update(self._task, completed=fraction, description=label)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on built-in defaults (static analysis of the demo models)")
     p.set_defaults(run=_run_demo)
@@ -148,7 +210,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_summary, _add_models, _add_demo)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_summary,
+    _add_models,
+    _add_machine,
+    _add_demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
