@@ -25,7 +25,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def fake_measure(calls: list[int]):  # noqa: ANN201 - a stand-in for the minutes-long measurement
+def fake_measure(calls: list[int]):
     def measure_machine(**kwargs: object) -> dict:
         calls.append(1)
         return {"flops": {"fp32": 1e11}, "bandwidth": {"dram": {"triad": 1e10}}, "quality": {"warnings": []}}
@@ -89,6 +89,8 @@ def test_cli_quick_json_has_the_documented_keys_and_is_cached(tmp_path: Path) ->
     for kernel in ("copy", "scale", "add", "triad"):
         assert data["measured"]["bandwidth"]["dram"][kernel] > 0
     assert data["caches"]["l1d"] > 0 and data["caches"]["l3"] > 0
+    # every data-cache level found by the sweep (the probe's l1d is the sweep's l1)
+    assert {"l1", "l2", "l3", "dram"} <= set(data["measured"]["bandwidth"])
     assert data["measured"]["gpu"]["available"] is False  # no GPU here, and nothing failed
     start = time.perf_counter()
     again = nnperf("machine", "--json", env=env)

@@ -156,7 +156,9 @@ def _run_machine(args: argparse.Namespace) -> int:
         profile = load_profile(args.file)
     else:
         with _progress_bar() as progress:
-            profile = machine_profile(refresh=args.refresh, quick=args.quick, threads=args.threads, progress=progress)
+            profile = machine_profile(
+                refresh=args.refresh, quick=args.quick, threads=args.threads, progress=progress
+            )
     print(json.dumps(profile.to_dict(), indent=2) if args.json else machine_text(profile))
     return 0
 
@@ -168,9 +170,8 @@ class _progress_bar:
         self._progress = None
         if not sys.stderr.isatty():
             return None
-        from rich.progress import Progress
-
         from rich.console import Console
+        from rich.progress import Progress
 
         self._progress = Progress(transient=True, console=Console(stderr=True))
         self._progress.start()

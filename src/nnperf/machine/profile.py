@@ -20,6 +20,7 @@ from nnperf.records.jsonio import read_record, write_record
 from nnperf.records.machine_profile import SCHEMA, SCHEMA_VERSION, MachineProfile
 
 Progress = Callable[[str, float], None]
+DATA_CACHES = {"l1": "l1d", "l2": "l2", "l3": "l3"}  # memory level -> the probe's cache key
 
 
 def cache_dir() -> Path:
@@ -68,14 +69,15 @@ def measure_profile(
     *, quick: bool = False, threads: list[int] | None = None, progress: Progress | None = None
 ) -> MachineProfile:
     """Probe and measure this machine now (no cache involved)."""
+    from nnperf import __version__
     from nnperf.machine.measure import measure_machine
     from nnperf.machine.probes import collect_probes, fingerprint
 
-    from nnperf import __version__
-
     probes = collect_probes()
     caches = {k: v for k, v in (probes.get("cpu", {}).get("caches") or {}).items() if v}
-    measured = measure_machine(quick=quick, caches=caches or None, threads=threads, progress=progress)
+    # The sweep looks for data-cache levels: l1 is the L1 *data* cache (the instruction cache holds no data).
+    data_caches = {level: caches[key] for level, key in DATA_CACHES.items() if caches.get(key)}
+    measured = measure_machine(quick=quick, caches=data_caches or None, threads=threads, progress=progress)
     warnings = list(measured.get("quality", {}).get("warnings", []))
     return MachineProfile(
         fingerprint=fingerprint(probes),

@@ -8,7 +8,7 @@ from nnperf.records.machine_profile import MachineProfile
 from nnperf.units import fmt_bytes, fmt_count
 
 LEVELS = ("l1", "l2", "l3", "dram", "hbm")
-KERNELS = ("copy", "scale", "add", "triad")
+KERNELS = ("copy", "scale", "add", "triad", "read_sum")  # read_sum: the sweep kernel (cache levels)
 
 
 def _rate(x: float | None, unit: str) -> str:
@@ -51,8 +51,10 @@ def machine_text(p: MachineProfile) -> str:
     if not gpu or gpu.get("available") is False:
         reason = gpu.get("reason", "no CUDA device") if gpu else "no CUDA device"
         lines += ["", f"GPU: unavailable ({reason})"]
-    lines += [f"Warning: {w}" for w in p.warnings]
-    lines.append("Nominal = spec-sheet arithmetic (assumptions in --json); measured = what PyTorch reached here.")
+    lines += [f"Warning: {w}" for w in summarize_warnings(p.warnings)]
+    lines.append(
+        "Nominal = spec-sheet arithmetic (assumptions in --json); measured = what PyTorch reached here."
+    )
     return "\n".join(lines)
 
 
@@ -62,3 +64,22 @@ def _best_size(entry: dict[str, Any]) -> str:
         return "-"
     best = max(threads.items(), key=lambda kv: kv[1].get("best", 0))
     return f"n={best[1].get('best_size', '?')} at {best[0]} thread(s)"
+
+
+def summarize_warnings(warnings: list[str]) -> list[str]:
+    """Per-measurement warnings folded into one line per kind (the JSON keeps every one)."""
+    noisy = [w for w in warnings if ": noisy:" in w]
+    idle = [w for w in warnings if ": contention: CPU share" in w]
+    rest = [w for w in warnings if w not in noisy and w not in idle]
+    out = list(rest)
+    if noisy:
+        out.append(
+            f"{len(noisy)} measurement(s) were noisy (IQR/median over 10%): close other programs or use a full "
+            "measurement; each is listed in --json"
+        )
+    if idle:
+        out.append(
+            f"{len(idle)} measurement(s) kept fewer CPU threads busy than they were given (another process, or "
+            "a kernel that leaves threads idle); see quality.contention in --json"
+        )
+    return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 PHASES: tuple[str, ...] = ("forward", "loss", "backward", "optimizer")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: ~40k are built per large model, and frozen __init__ is 8x slower
 class OpRecord:
     """One aten op call (or ``count`` identical calls). ``flops is None``: no formula matched, the op is
     *uncounted*, not free. Costs are per call; totals multiply by ``count``."""

@@ -1,0 +1,1 @@
+"""Machine characterization: system probes, nominal (spec-sheet) peaks and measured roofline ceilings."""
