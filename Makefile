@@ -29,6 +29,9 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(PY) benchmarks/bench_gpt3_175b.py
 	$(PY) benchmarks/bench_vs_torchinfo.py
+	$(PY) benchmarks/bench_triad_vs_c.py
+	$(PY) benchmarks/bench_gemm_vs_numpy.py
+	$(PY) benchmarks/bench_machine_quick.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
