@@ -12,7 +12,6 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from nnperf.machine import gemm as gemm_mod
@@ -56,27 +55,6 @@ SWEEP_MIN_STOP = 64 * 2**20
 SWEEP_MAX_STOP = 512 * 2**20
 
 
-def sysfs_caches(cpu: int = 0, root: Path = Path("/")) -> dict[str, int]:
-    """Data/unified cache sizes of one CPU from sysfs, as ``{"l1": bytes, "l2": ..., "l3": ...}``.
-
-    A fallback for callers that pass no ``caches`` (the probes module is the full reader); {} if unreadable.
-    """
-    base = root / f"sys/devices/system/cpu/cpu{cpu}/cache"
-    out: dict[str, int] = {}
-    try:
-        for idx in sorted(base.glob("index*")):
-            kind = (idx / "type").read_text().strip()
-            if kind == "Instruction":
-                continue
-            level = int((idx / "level").read_text())
-            size = (idx / "size").read_text().strip().upper()
-            mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
-            out[f"l{level}"] = int(size.rstrip("KMG")) * mult
-    except (OSError, ValueError):
-        return {}
-    return out
-
-
 def default_threads() -> list[int]:
     """1, 2, 4, ... up to the CPUs this process may use, and that count itself."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -103,7 +81,11 @@ def _measure_machine(
     mode = "quick" if quick else "full"
     cfg = SETTINGS[mode]
     budget = float(budget_s if budget_s is not None else cfg["budget_s"])
-    caches = dict(caches) if caches else sysfs_caches()
+    if not caches:
+        from nnperf.machine.probes import data_caches
+
+        caches = data_caches()
+    caches = dict(caches)
     caches = {k: int(v) for k, v in caches.items() if v}
     thread_list = sorted(set(threads or default_threads()))
     if quick and threads is None:

@@ -1023,6 +1023,18 @@ def collect_probes(root: Path = LIVE_ROOT, probes: list[Probe] | None = None) ->
 FINGERPRINT_VERSION = 1
 
 
+# Memory level -> the cpu probe's cache key: the sweep and the roofline want *data* caches (l1 is L1d).
+DATA_CACHES = {"l1": "l1d", "l2": "l2", "l3": "l3"}
+
+
+def data_caches(cpu: dict[str, Any] | None = None) -> dict[str, int]:
+    """``{"l1": bytes, "l2": ..., "l3": ...}`` of one core's data caches (this machine's when ``cpu`` is None)."""
+    if cpu is None:
+        cpu = collect_probes(probes=[CpuProbe()]).get("cpu", {})
+    caches = cpu.get("caches") or {}
+    return {level: caches[key] for level, key in DATA_CACHES.items() if caches.get(key)}
+
+
 def fingerprint(probes: dict[str, dict[str, Any]]) -> str:
     """A short stable id (sha256 hex[:16]) of what makes measured ceilings valid for this machine.
 

@@ -20,7 +20,6 @@ from nnperf.records.jsonio import read_record, write_record
 from nnperf.records.machine_profile import SCHEMA, SCHEMA_VERSION, MachineProfile
 
 Progress = Callable[[str, float], None]
-DATA_CACHES = {"l1": "l1d", "l2": "l2", "l3": "l3"}  # memory level -> the probe's cache key
 
 
 def cache_dir() -> Path:
@@ -71,13 +70,13 @@ def measure_profile(
     """Probe and measure this machine now (no cache involved)."""
     from nnperf import __version__
     from nnperf.machine.measure import measure_machine
-    from nnperf.machine.probes import collect_probes, fingerprint
+    from nnperf.machine.probes import collect_probes, data_caches, fingerprint
 
     probes = collect_probes()
     caches = {k: v for k, v in (probes.get("cpu", {}).get("caches") or {}).items() if v}
-    # The sweep looks for data-cache levels: l1 is the L1 *data* cache (the instruction cache holds no data).
-    data_caches = {level: caches[key] for level, key in DATA_CACHES.items() if caches.get(key)}
-    measured = measure_machine(quick=quick, caches=data_caches or None, threads=threads, progress=progress)
+    measured = measure_machine(
+        quick=quick, caches=data_caches(probes.get("cpu")) or None, threads=threads, progress=progress
+    )
     warnings = list(measured.get("quality", {}).get("warnings", []))
     return MachineProfile(
         fingerprint=fingerprint(probes),

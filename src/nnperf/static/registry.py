@@ -163,6 +163,13 @@ class OpCall:
             return self.args[index]
         return self.kwargs.get(name, default)
 
+    def named(self, name: str, default: Any = None) -> Any:
+        """Argument by schema name, for op families whose backend variants put it at different positions."""
+        for i, arg in enumerate(self.op._schema.arguments):
+            if arg.name == name:
+                return self.arg(i, name, default)
+        return default
+
     def inputs(self) -> list[torch.Tensor]:
         """Tensor arguments (``out=`` arguments included; see :meth:`read_tensors`)."""
         if self._inputs is None:

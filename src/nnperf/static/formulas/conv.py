@@ -38,14 +38,6 @@ from nnperf.static.registry import Cost, OpCall, OpKind, prod, register_formula,
 aten = torch.ops.aten
 
 
-def _named(call: OpCall, name: str, default: object = None) -> object:
-    # Argument by schema name, for the many backend ops whose positions differ.
-    for i, arg in enumerate(call.op._schema.arguments):
-        if arg.name == name:
-            return call.arg(i, name, default)
-    return default
-
-
 def conv_forward_macs(inp: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, transposed: bool) -> int:
     """MACs of a convolution forward: numel(out or, if transposed, input) * prod(weight.shape[1:])."""
     per = prod(weight.shape[1:])
@@ -56,14 +48,14 @@ def _forward(call: OpCall, transposed: bool) -> Cost:
     inp, weight = call.args[0], call.args[1]
     out = call.outputs()[0]
     macs = conv_forward_macs(inp, weight, out, transposed)
-    bias = _named(call, "bias")
+    bias = call.named("bias")
     flops = 2 * macs + (out.numel() if bias is not None else 0)
     return call.traffic(OpKind.CONV, flops=flops, macs=macs, note="transposed" if transposed else "")
 
 
 @register_formula(aten.convolution, aten._convolution, aten.convolution_overrideable)
 def _convolution(call: OpCall) -> Cost:
-    return _forward(call, bool(_named(call, "transposed", False)))
+    return _forward(call, bool(call.named("transposed", False)))
 
 
 def _register_backend_forwards() -> None:
@@ -129,13 +121,13 @@ def _backward(call: OpCall, transposed: bool, mask: Sequence[bool]) -> Cost:
 
 @register_formula(aten.convolution_backward, aten.convolution_backward_overrideable)
 def _convolution_backward(call: OpCall) -> Cost:
-    transposed = bool(_named(call, "transposed", False))
-    mask = _named(call, "output_mask", (True, True, True))
+    transposed = bool(call.named("transposed", False))
+    mask = call.named("output_mask", (True, True, True))
     return _backward(call, transposed, mask)
 
 
 @register_formula(aten._slow_conv2d_backward)
 def _slow_conv2d_backward(call: OpCall) -> Cost:
     # (grad_output, self, weight, kernel_size, stride, padding, output_mask): a plain 2d convolution.
-    mask = _named(call, "output_mask", (True, True, True))
+    mask = call.named("output_mask", (True, True, True))
     return _backward(call, transposed=False, mask=mask)

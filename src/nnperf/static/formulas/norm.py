@@ -38,14 +38,6 @@ from nnperf.static.registry import Cost, OpCall, OpKind, prod, register_formula
 aten = torch.ops.aten
 
 
-def _named(call: OpCall, name: str, default: object = None) -> object:
-    # Argument by schema name: the batch-norm family has a dozen backend ops with shifted positions.
-    for i, arg in enumerate(call.op._schema.arguments):
-        if arg.name == name:
-            return call.arg(i, name, default)
-    return default
-
-
 def _affine(weight: object, bias: object) -> int:
     return int(weight is not None) + int(bias is not None)
 
@@ -76,12 +68,12 @@ def _norm_backward_flops(n: int, groups: int, has_weight: bool, mask: Sequence[b
 
 def _batch_norm_forward(call: OpCall, training: bool) -> Cost:
     x = call.args[0]
-    weight, bias = _named(call, "weight"), _named(call, "bias")
+    weight, bias = call.named("weight"), call.named("bias")
     channels = x.shape[1] if x.dim() > 1 else 1
     n = x.numel()
     if training:
         flops = _stats_forward_flops(n, channels, weight, bias)
-        running = _named(call, "running_mean")
+        running = call.named("running_mean")
         if running is not None:
             # running = (1 - m) * running + m * stat for mean and var (+1 unbiasing mul): 7 per channel.
             flops += 7 * channels
@@ -101,7 +93,7 @@ def _batch_norm_forward(call: OpCall, training: bool) -> Cost:
     aten.miopen_batch_norm,
 )
 def _batch_norm(call: OpCall) -> Cost:
-    return _batch_norm_forward(call, bool(_named(call, "training", True)))
+    return _batch_norm_forward(call, bool(call.named("training", True)))
 
 
 @register_formula(aten._native_batch_norm_legit_no_training)
@@ -117,11 +109,11 @@ def _batch_norm_with_update(call: OpCall) -> Cost:
 @register_formula(aten._batch_norm_no_update)
 def _batch_norm_no_update(call: OpCall) -> Cost:
     # Uses the running statistics when given, the batch statistics otherwise.
-    return _batch_norm_forward(call, training=_named(call, "running_mean") is None)
+    return _batch_norm_forward(call, training=call.named("running_mean") is None)
 
 
 def _batch_norm_backward(call: OpCall, grad_out: torch.Tensor, training: bool, mask: Sequence[bool]) -> Cost:
-    weight = _named(call, "weight")
+    weight = call.named("weight")
     channels = grad_out.shape[1] if grad_out.dim() > 1 else 1
     n = grad_out.numel()
     if training:
@@ -135,8 +127,8 @@ def _batch_norm_backward(call: OpCall, grad_out: torch.Tensor, training: bool, m
 
 @register_formula(aten.native_batch_norm_backward, aten.batch_norm_backward)
 def _native_batch_norm_backward(call: OpCall) -> Cost:
-    training = bool(_named(call, "train", _named(call, "update", True)))
-    mask = _named(call, "output_mask", (True, True, True))
+    training = bool(call.named("train", call.named("update", True)))
+    mask = call.named("output_mask", (True, True, True))
     return _batch_norm_backward(call, call.args[0], training, mask)
 
 
