@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(PY) -m nnperf demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q --durations=15

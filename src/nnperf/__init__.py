@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "summary"]
+__all__ = ["__version__", "machine_profile", "summary"]
 
 if TYPE_CHECKING:
+    from nnperf.records.machine_profile import MachineProfile
     from nnperf.static.summary import StaticSummary
 
 
@@ -22,3 +23,13 @@ def summary(model: Any, **kwargs: Any) -> StaticSummary:
     from nnperf.static.summary import summarize
 
     return summarize(model, **kwargs)
+
+
+def machine_profile(**kwargs: Any) -> MachineProfile:
+    """This machine's measured ceilings beside its nominal peaks (cached per machine).
+
+    See :func:`nnperf.machine.profile.machine_profile` for the arguments (``refresh``, ``quick``, ``threads``).
+    """
+    from nnperf.machine.profile import machine_profile as _machine_profile
+
+    return _machine_profile(**kwargs)

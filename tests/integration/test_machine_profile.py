@@ -108,3 +108,13 @@ def test_cli_bad_profile_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1 and "not valid JSON" in r.stderr
     r = nnperf("machine", "--threads", "0,2", env={})
     assert r.returncode == 2 and "thread counts must be positive" in r.stderr
+
+
+def test_python_api_returns_the_record(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nnperf
+    from nnperf.records.machine_profile import MachineProfile
+
+    monkeypatch.setattr(measure_mod, "measure_machine", fake_measure([]))
+    p = nnperf.machine_profile(quick=True)
+    assert isinstance(p, MachineProfile) and p.measured["flops"]["fp32"] == 1e11
+    assert p.nominal["flops"]["fp32"] > 0 and p.nominal["label"].startswith("nominal")
