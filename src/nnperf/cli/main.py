@@ -30,12 +30,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_summary(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "summary",
-        help="estimate params, FLOPs, bytes and memory of a model without running it",
-        description="Static analysis on meta tensors: nothing is allocated or computed.",
-    )
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model and its input, as every command that analyses a model takes them."""
     p.add_argument(
         "model", help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory"
     )
@@ -45,6 +41,15 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
         "--input", "-i", help="per-sample input shape, e.g. 3x224x224 (vision and custom models)"
     )
     shape.add_argument("--seq", type=_positive_int, help="tokens per sample (language models, default 128)")
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="estimate params, FLOPs, bytes and memory of a model without running it",
+        description="Static analysis on meta tensors: nothing is allocated or computed.",
+    )
+    _add_model_args(p)
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
@@ -211,11 +216,95 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_roofline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "roofline",
+        help="place a model, its modules or its ops against this machine's measured roofs (estimated points)",
+        description="Estimated roofline: FLOPs and minimum bytes from the static analysis, placed under the "
+        "compute roof of the dtype and the bandwidth roof of a memory level of a machine profile.",
+    )
+    _add_model_args(p)
+    p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: also picks the roof")
+    p.add_argument("--mode", default="infer", help="infer (default) or train: which pass the points cover")
+    p.add_argument(
+        "--machine",
+        help="a machine profile JSON (default: this machine's cached one, else a quick measurement)",
+    )
+    p.add_argument("--level", default="op", help="model, module or op (default op: by op kind and by op)")
+    p.add_argument("--depth", type=int, default=1, help="module depth for --level module (default 1)")
+    p.add_argument(
+        "--memory-level", default="dram", help="bandwidth roof the points are placed under (default dram)"
+    )
+    p.add_argument("--output", "-o", help="also write the chart: a .png, .svg or .html file")
+    p.set_defaults(run=_run_roofline)
+
+
+def _run_roofline(args: argparse.Namespace) -> int:
+    from nnperf.analysis.roofline import ceilings_from_profile
+    from nnperf.analysis.roofline_points import LEVELS, MEMORY_LEVELS, roofline_points, select_roofs
+    from nnperf.errors import UsageError
+    from nnperf.report.roofline_chart import CHART_SUFFIXES, roofline_table, write_chart
+
+    # Cheap checks first: a typo must not cost a model analysis or a machine measurement.
+    if args.level not in LEVELS:
+        raise UsageError(f"unknown roofline level {args.level!r}: use one of {', '.join(LEVELS)}")
+    if args.memory_level not in MEMORY_LEVELS:
+        raise UsageError(f"unknown memory level {args.memory_level!r}: use one of {', '.join(MEMORY_LEVELS)}")
+    if args.mode not in ("infer", "train"):
+        raise UsageError(f"unknown mode {args.mode!r}: use 'infer' or 'train'")
+    if args.depth < 0:
+        raise UsageError(f"module depth must be at least 0, got {args.depth}")
+    if args.output and not args.output.lower().endswith(CHART_SUFFIXES):
+        raise UsageError(
+            f"unknown chart format for {args.output!r}: use a file name ending in {', '.join(CHART_SUFFIXES)}"
+        )
+    ceilings = ceilings_from_profile(_roofline_profile(args.machine))
+    select_roofs(ceilings, args.dtype, args.memory_level)  # a missing roof fails before the analysis
+    from nnperf.static.summary import summarize
+
+    result = summarize(
+        args.model, batch=args.batch, input=args.input, seq=args.seq, dtype=args.dtype, mode=args.mode
+    )
+    points = roofline_points(
+        result,
+        ceilings,
+        level=args.level,
+        depth=args.depth,
+        dtype=args.dtype,
+        memory_level=args.memory_level,
+    )
+    print(roofline_table(points))
+    if args.output:
+        path = write_chart(points, args.output)
+        print(f"chart written to {path}", file=sys.stderr)
+    return 0
+
+
+def _roofline_profile(path: str | None):
+    """The --machine profile, else this machine's cached one, else a quick measurement (said on stderr)."""
+    from nnperf.machine.probes import collect_probes, fingerprint
+    from nnperf.machine.profile import load_cached, load_profile, machine_profile
+
+    if path:
+        return load_profile(path)
+    cached = load_cached(fingerprint(collect_probes()))
+    if cached is not None:
+        return cached
+    print(
+        "nnperf: no machine profile cached for this machine: measuring a quick one (under a minute; "
+        "`nnperf machine` measures the full one)",
+        file=sys.stderr,
+    )
+    with _progress_bar() as progress:
+        return machine_profile(refresh=True, quick=True, progress=progress)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_summary,
     _add_models,
     _add_machine,
     _add_demo,
+    _add_roofline,
 )
 
 
