@@ -88,3 +88,21 @@ def test_bad_input_gives_one_line_error_and_exit_code_2(args: list[str], expecte
     assert len(lines) == 1, r.stderr
     assert expected in lines[0]
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_the_main_job(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), NNPERF_CACHE_DIR=str(tmp_path / "cache"))
+    r = subprocess.run(
+        [sys.executable, "-m", "nnperf", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    for step in ("$ nnperf summary mnist-cnn", "$ nnperf machine --quick", "$ nnperf roofline resnet50"):
+        assert step in r.stdout
+    assert "Total params: 21,840" in r.stdout and "GEMM FLOP/s" in r.stdout
+    assert (tmp_path / "demo-out" / "roofline_resnet50.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

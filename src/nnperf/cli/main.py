@@ -197,22 +197,23 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_demo)
 
 
-DEMO_MODELS: tuple[tuple[str, dict], ...] = (
-    ("mnist-cnn", {"format": "torchsummary"}),
-    ("resnet50", {"batch": 32}),
-    ("gpt2", {"batch": 4, "seq": 128, "mode": "train"}),
+# The main job on built-in defaults: static analysis of the demo models, this machine's ceilings (a quick
+# measurement, cached), and one model placed against them. Each step is the CLI command it prints.
+DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("summary", "mnist-cnn", "--format", "torchsummary"),
+    ("summary", "resnet50", "--batch", "32", "--depth", "1"),
+    ("summary", "gpt2", "--batch", "4", "--seq", "128", "--mode", "train", "--depth", "1"),
+    ("machine", "--quick"),
+    ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
 )
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from nnperf.static.summary import summarize
-
-    for name, options in DEMO_MODELS:
-        options = dict(options)
-        fmt = options.pop("format", "table")
-        flags = "".join(f" --{k} {v}" for k, v in options.items())
-        print(f"\n$ nnperf summary {name}{flags} --format {fmt}")
-        print(render_summary(summarize(name, **options), fmt, depth=1))
+    parser = build_parser()
+    for command in DEMO_COMMANDS:
+        print(f"\n$ nnperf {' '.join(command)}", flush=True)
+        step = parser.parse_args(list(command))
+        step.run(step)
     return 0
 
 
