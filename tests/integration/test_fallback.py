@@ -54,3 +54,14 @@ def test_cli_reports_the_fallback(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "Counted on cpu tensors" in r.stdout
     assert "failed on meta tensors" in r.stdout
+
+
+def test_frozen_model_has_no_backward_or_optimizer_but_still_summarizes() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    s = nnperf.summary(model, input=(16,), mode="train")
+    assert s.forward.macs == 16 * 8 + 8 * 4  # batch 1
+    assert s.backward.calls == 0 and s.optimizer.calls == 0
+    assert s.memory.gradients == 0 and s.memory.optimizer == 0
+    assert s.profile.params_trainable == 0 and s.profile.params_total == 16 * 8 + 8 + 8 * 4 + 4

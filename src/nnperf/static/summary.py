@@ -89,7 +89,8 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast
     model = workload.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    make_optimizer(optimizer, params[:1])  # an unknown name fails before any work
+    if optimizer not in OPTIMIZERS:  # an unknown name fails before any work
+        make_optimizer(optimizer, params)
     args, kwargs = workload.make_inputs(device, train=True)
     inputs = _tensors((args, kwargs))
     fixed = [*model.parameters(), *model.buffers(), *inputs]
@@ -107,7 +108,8 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast
             counter.set_phase("loss")
             loss = workload.loss(out, (args, kwargs))
         counter.set_phase("backward")
-        loss.backward()
+        if loss.requires_grad:  # a fully frozen model has no backward (and nothing to optimize)
+            loss.backward()
         scope.reset_backward()
         gradients = storage_bytes(p.grad for p in params if p.grad is not None)
         counter.set_phase("optimizer")
