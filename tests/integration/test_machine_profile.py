@@ -91,6 +91,14 @@ def test_cli_quick_json_has_the_documented_keys_and_is_cached(tmp_path: Path) ->
     assert data["caches"]["l1d"] > 0 and data["caches"]["l3"] > 0
     # every data-cache level found by the sweep (the probe's l1d is the sweep's l1)
     assert {"l1", "l2", "l3", "dram"} <= set(data["measured"]["bandwidth"])
+    # STREAM's kernels inside a cache level where a call is long enough to measure (here: the L3)
+    in_cache = data["measured"]["sweep"]["stream_in_cache"]
+    for level, entry in in_cache.items():
+        if "skipped" not in entry:
+            assert set(entry["kernels"]) <= set(data["measured"]["bandwidth"][level])
+            assert all(data["measured"]["bandwidth"][level][k] > 0 for k in entry["kernels"])
+        else:
+            assert "call overhead" in entry["skipped"]
     assert data["measured"]["gpu"]["available"] is False  # no GPU here, and nothing failed
     start = time.perf_counter()
     again = nnperf("machine", "--json", env=env)

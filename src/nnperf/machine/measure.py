@@ -55,6 +55,56 @@ SWEEP_MIN_STOP = 64 * 2**20
 SWEEP_MAX_STOP = 512 * 2**20
 
 
+# Levels private to a core: with t threads, t of them hold the working set together.
+PER_CORE_LEVELS = ("l1", "l2")
+MAX_OVERHEAD = 0.05  # a cache-level STREAM figure is kept only if call overhead is under 5% of a call
+
+
+def _stream_in_caches(
+    caches: dict[str, int],
+    levels: dict[str, Any],
+    call_overhead_s: float | None,
+    threads: int,
+    protocol: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """STREAM's four kernels on arrays that fit in a cache level, where that can be measured honestly.
+
+    The arrays together take half the level's capacity (all cores' share for a private level). A torch call
+    costs ``call_overhead_s`` (measured by the sweep) on top of its memory traffic, so a level whose calls
+    would be short enough for the overhead to exceed 5% of the time is skipped, with the reason, and the
+    sweep's read kernel stays that level's only figure (on this kind of machine: L1 and L2).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for level in ("l3", "l2", "l1"):
+        size = caches.get(level)
+        plateau = (levels.get(level) or {}).get("bytes_per_s")
+        if not size or not plateau or not call_overhead_s:
+            continue
+        total = size * (threads if level in PER_CORE_LEVELS else 1) // 2
+        shortest_call_s = (2 * total / 3) / plateau  # copy moves 2 of the 3 arrays' bytes
+        if call_overhead_s / shortest_call_s > MAX_OVERHEAD:
+            out[level] = {
+                "skipped": f"a call over {total // 1024} KiB takes ~{shortest_call_s * 1e6:.1f} us, of which the "
+                f"~{call_overhead_s * 1e6:.1f} us call overhead would be over {MAX_OVERHEAD:.0%}"
+            }
+            continue
+        # Calls of ~0.1 ms: one warm-up call does not wake the thread pool and settle the clocks (the first
+        # kernel measured came out 30x low); 50 calls (~5 ms) do.
+        warm = {**protocol, "warmup": max(int(protocol.get("warmup", 1)), 50)}
+        res = stream_mod.measure_stream(array_bytes=total // 3, threads=threads, protocol=warm)
+        kept = {
+            k: v["best"]
+            for k, v in res.items()
+            if call_overhead_s * v["best"] / v["bytes_per_call"] <= MAX_OVERHEAD
+        }
+        out[level] = {
+            "kernels": kept,
+            "array_bytes": total // 3,
+            "warnings": [w for v in res.values() for w in v["warnings"]],
+        }
+    return out
+
+
 def default_threads() -> list[int]:
     """1, 2, 4, ... up to the CPUs this process may use, and that count itself."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -154,6 +204,9 @@ def _measure_machine(
         if v["cpu_share"] is not None:
             shares.append(v["cpu_share"])
     done += weights["stream"]
+    in_cache = _stream_in_caches(caches, found["levels"], sweep.get("call_overhead_s"), top, stream_proto)
+    for entry in in_cache.values():
+        warnings.extend(entry.pop("warnings", []))
 
     # ---- GEMM per dtype and thread count
     jobs = [
@@ -200,6 +253,9 @@ def _measure_machine(
     bandwidth: dict[str, dict[str, float]] = {"dram": {k: v["best"] for k, v in stream.items()}}
     for name, lvl in found["levels"].items():
         bandwidth.setdefault(name, {})[sweep["kernel"]] = lvl["bytes_per_s"]
+    for name, entry in in_cache.items():
+        bandwidth.setdefault(name, {}).update(entry.get("kernels", {}))
+    sweep["stream_in_cache"] = in_cache
 
     contention = {
         "min_cpu_share": min(shares) if shares else None,
