@@ -15,6 +15,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from nnperf.records.static_profile import OpRecord
+from nnperf.static.fast_meta import run_fast
 from nnperf.static.memory import LiveBytes
 from nnperf.static.registry import OpCall, _flat_tensors, formula_for
 
@@ -72,7 +73,9 @@ class CostCounter(TorchDispatchMode):
                 r = func.decompose(*args, **kwargs)
             if r is not NotImplemented:
                 return r
-        out = func(*args, **kwargs)
+        out = run_fast(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
         if not self.recording:
             if self.live is not None:
                 self.live.observe(_outputs(out), self.phase)

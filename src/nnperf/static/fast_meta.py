@@ -1,0 +1,106 @@
+"""Shape functions for the few ops whose meta kernels are slow Python decompositions.
+
+On meta tensors PyTorch runs batch norm and layer norm (forward and backward) through Python reference
+decompositions: 2-4 ms per call, most of a static analysis of a ResNet or a transformer. Their outputs are
+fully determined by the inputs' shapes, dtypes and layout, so for the plain cases (dense inputs, affine
+parameters present) nnperf builds them directly. Each function returns ``None`` to decline, and the counter
+then calls PyTorch's own meta kernel. ``tests/unit/test_fast_meta.py`` checks shape, stride and dtype of every
+output against PyTorch's meta kernels, and whole-model results with and without this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+ENABLED = True  # tests switch it off to compare against PyTorch's own meta kernels
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _plain_meta(t: Any) -> bool:
+    """A meta tensor (not a subclass such as FakeTensor) in a dense standard or channels-last layout."""
+    if type(t) is not torch.Tensor or t.device.type != "meta" or t.dim() < 2:
+        return False
+    if t.is_contiguous():
+        return True
+    return (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)) or (
+        t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d)
+    )
+
+
+def _stat_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _batch_norm(x: Any, weight: Any, bias: Any, *rest: Any) -> tuple | None:
+    # native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps)
+    if not _plain_meta(x):
+        return None
+    c = x.shape[1]
+    stat = _stat_dtype(x.dtype)
+    return (
+        torch.empty_like(x),
+        torch.empty((c,), dtype=stat, device="meta"),
+        torch.empty((c,), dtype=stat, device="meta"),
+    )
+
+
+def _batch_norm_backward(grad: Any, x: Any, weight: Any, *rest: Any) -> tuple | None:
+    # native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
+    #                            save_invstd, train, eps, output_mask): three tensors whatever the mask
+    if not (_plain_meta(x) and _plain_meta(grad)) or not isinstance(weight, torch.Tensor):
+        return None
+    if grad.stride() != x.stride():
+        return None
+    return torch.empty_like(x), torch.empty_like(weight), torch.empty_like(weight)
+
+
+def _layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5):
+    if type(x) is not torch.Tensor or x.device.type != "meta" or not x.is_contiguous():
+        return None
+    k = len(normalized_shape)
+    stat_shape = tuple(x.shape[: x.dim() - k]) + (1,) * k
+    stat = _stat_dtype(x.dtype)
+    return (
+        torch.empty_like(x),
+        torch.empty(stat_shape, dtype=stat, device="meta"),
+        torch.empty(stat_shape, dtype=stat, device="meta"),
+    )
+
+
+def _layer_norm_backward(
+    grad: Any, x: Any, normalized_shape: Any, mean: Any, rstd: Any, weight: Any, bias: Any, mask: Any
+) -> tuple | None:
+    if (
+        type(x) is not torch.Tensor
+        or x.device.type != "meta"
+        or not (x.is_contiguous() and grad.is_contiguous())
+    ):
+        return None
+    if (mask[1] and weight is None) or (mask[2] and bias is None):
+        return None
+    return (
+        torch.empty_like(x) if mask[0] else None,
+        torch.empty_like(weight) if mask[1] else None,
+        torch.empty_like(bias) if mask[2] else None,
+    )
+
+
+FAST_META: dict[Any, Callable[..., tuple | None]] = {
+    aten.native_batch_norm.default: _batch_norm,
+    aten.native_batch_norm_backward.default: _batch_norm_backward,
+    aten.native_layer_norm.default: _layer_norm,
+    aten.native_layer_norm_backward.default: _layer_norm_backward,
+}
+
+
+def run_fast(func: Any, args: tuple, kwargs: dict) -> Any:
+    """The op's outputs from its shape function, or None when there is none or it declines."""
+    if not ENABLED or kwargs:
+        return None
+    fn = FAST_META.get(func)
+    return fn(*args) if fn is not None else None
