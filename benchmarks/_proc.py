@@ -59,3 +59,18 @@ def run_isolated(cmd: list[str]) -> ProcResult:
 def median_of(cmd: list[str], repeat: int) -> tuple[float, int, ProcResult]:
     runs = [run_isolated(cmd) for _ in range(repeat)]
     return statistics.median(r.wall_s for r in runs), max(r.max_rss_bytes for r in runs), runs[-1]
+
+
+def medians_interleaved(
+    cmd_a: list[str], cmd_b: list[str], repeat: int
+) -> tuple[tuple[float, int, ProcResult], tuple[float, int, ProcResult]]:
+    """Run A and B alternately ``repeat`` times each (a noisy machine drifts; alternation shares the drift)."""
+    a_runs, b_runs = [], []
+    for _ in range(repeat):
+        a_runs.append(run_isolated(cmd_a))
+        b_runs.append(run_isolated(cmd_b))
+
+    def summary(runs: list[ProcResult]) -> tuple[float, int, ProcResult]:
+        return statistics.median(r.wall_s for r in runs), max(r.max_rss_bytes for r in runs), runs[-1]
+
+    return summary(a_runs), summary(b_runs)

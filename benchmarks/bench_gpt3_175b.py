@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from _proc import median_of
+from _proc import medians_interleaved
 
 FLOPCOUNTER = """
 import sys, time
@@ -42,12 +42,13 @@ def main() -> int:
 
     nn_cmd = [sys.executable, "-m", "nnperf", "summary", "gpt3-175b", "--seq", str(args.seq), "--mode", "train",
               "--format", "json"]  # fmt: skip
-    nn_wall, nn_rss, nn_last = median_of(nn_cmd, args.repeat)
+    fc_cmd = [sys.executable, "-c", FLOPCOUNTER, str(args.seq)]
+    # alternating runs: a noisy machine's drift falls on both tools
+    (nn_wall, nn_rss, nn_last), (fc_wall, fc_rss, fc_last) = medians_interleaved(nn_cmd, fc_cmd, args.repeat)
     if nn_last.returncode != 0:
         print("nnperf failed")
         return 1
     data = json.loads(nn_last.stdout)
-    fc_wall, fc_rss, fc_last = median_of([sys.executable, "-c", FLOPCOUNTER, str(args.seq)], args.repeat)
     fc_fwd, fc_bwd, fc_build, fc_count = (float(x) for x in fc_last.stdout.split())
 
     mem = data["memory"]

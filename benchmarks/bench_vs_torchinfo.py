@@ -3,6 +3,7 @@
 Both print a per-layer table of the same model. torchinfo builds real weights and runs a real forward on
 the CPU; nnperf builds on meta tensors and counts forward, backward and optimizer op by op. Printed side
 by side: median wall time and peak RSS of each process, and what each counts.
+The two tools' runs alternate, so a noisy machine's drift falls on both.
 Run: .venv/bin/python benchmarks/bench_vs_torchinfo.py [--repeat 3]
 """
 
@@ -12,7 +13,7 @@ import argparse
 import json
 import sys
 
-from _proc import median_of
+from _proc import medians_interleaved
 
 TORCHINFO = {
     "resnet50": """
@@ -39,9 +40,10 @@ def main() -> int:
     args = ap.parse_args()
     print(f"{'model':18} {'tool':10} {'wall (median)':>14} {'peak RSS':>10}  what it counts")
     for name, script in TORCHINFO.items():
-        ti_wall, ti_rss, ti = median_of([sys.executable, "-c", script], args.repeat)
         nn_cmd = [sys.executable, "-m", "nnperf", "summary", name, *NNPERF_ARGS[name], "--format", "json"]
-        nn_wall, nn_rss, nn = median_of(nn_cmd, args.repeat)
+        (ti_wall, ti_rss, ti), (nn_wall, nn_rss, nn) = medians_interleaved(
+            [sys.executable, "-c", script], nn_cmd, args.repeat
+        )
         data = json.loads(nn.stdout)
         mult_adds = int(ti.stdout.strip().splitlines()[-1])
         print(
