@@ -78,7 +78,6 @@ class SavedForBackward:
     def __init__(self, exclude: Iterable[torch.Tensor] = ()) -> None:
         self._excluded = {storage_key(t) for t in exclude if isinstance(t, torch.Tensor)}
         self.by_storage: dict[int, tuple[int, str]] = {}
-        self._scope = None
 
     def hooks(self, current_module) -> torch.autograd.graph.saved_tensors_hooks:
         def pack(t: torch.Tensor) -> torch.Tensor:

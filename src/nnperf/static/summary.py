@@ -89,8 +89,6 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast
     model = workload.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer not in OPTIMIZERS:  # an unknown name fails before any work
-        make_optimizer(optimizer, params)
     args, kwargs = workload.make_inputs(device, train=True)
     inputs = _tensors((args, kwargs))
     fixed = [*model.parameters(), *model.buffers(), *inputs]
