@@ -300,12 +300,19 @@ def _roofline_profile(path: str | None):
         return machine_profile(refresh=True, quick=True, progress=progress)
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.bench_cmd import add_bench
+
+    add_bench(sub, _add_model_args, _positive_int)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_summary,
     _add_models,
     _add_machine,
     _add_demo,
     _add_roofline,
+    _add_bench,
 )
 
 
