@@ -139,3 +139,59 @@ def test_a_skipped_phase_counts_zero_in_that_step() -> None:
 def test_min_iters_must_be_positive() -> None:
     with pytest.raises(ValueError, match="min_iters"):
         time_steps(lambda mark: None, min_iters=0)
+
+
+def test_tiny_steps_are_timed_in_blocks_without_phases() -> None:
+    clock = FakeClock()
+    marks: list[str] = []
+
+    def step(mark) -> None:
+        mark("forward")
+        marks.append("x")
+        clock.spend(0.0001)  # 100 us: under the 1 ms block threshold
+
+    out = time_steps(
+        step, warmup=1, min_iters=3, min_time_s=0, clock=lambda: clock.wall, thread_clock=lambda: clock.cpu
+    )
+    # 1 ms / 0.1 ms = 10 steps per sample; each sample is the mean step time of its block.
+    assert out.inner == 10
+    assert out.step_s == pytest.approx([0.0001] * 3)
+    assert out.phase_s == {}
+    assert len(marks) == 1 + 3 * 10
+
+
+class FakeEvent:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.t = None
+
+    def record(self) -> None:
+        self.t = self.clock.wall
+
+    def synchronize(self) -> None:
+        return None
+
+    def elapsed_time(self, other: FakeEvent) -> float:
+        return (other.t - self.t) * 1e3  # milliseconds, as torch.cuda.Event reports
+
+
+def test_cuda_event_timer_phases() -> None:
+    from types import SimpleNamespace
+
+    from nnperf.measure.protocol import CudaEventTimer
+
+    clock = FakeClock()
+    fake_torch = SimpleNamespace(cuda=SimpleNamespace(Event=lambda enable_timing: FakeEvent(clock)))
+    timer = CudaEventTimer(fake_torch)
+    step = _step(clock, {"data": (0.002, 0.002), "forward": (0.010, 0.001)})
+    out = time_steps(
+        step,
+        warmup=1,
+        min_iters=2,
+        min_time_s=0,
+        device_timer=timer,
+        clock=lambda: clock.wall,
+        thread_clock=lambda: clock.cpu,
+    )
+    assert out.device_phase_s["data"] == pytest.approx([0.002, 0.002])
+    assert out.device_phase_s["forward"] == pytest.approx([0.010, 0.010])

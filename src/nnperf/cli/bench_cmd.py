@@ -45,7 +45,13 @@ def add_bench(sub: argparse._SubParsersAction, add_model_args, positive_int) -> 
     p.add_argument("--min-time", type=float, default=1.0, help="minimum timed seconds (default 1)")
     p.add_argument("--budget", type=float, default=60.0, help="time budget in seconds (default 60)")
     p.add_argument("--perf", action="store_true", help="hardware counters with perf stat (when it works)")
-    p.add_argument("--ncu", action="store_true", help="Nsight Compute FLOP and DRAM metrics (CUDA only)")
+    p.add_argument(
+        "--ncu",
+        action="store_true",
+        help="instead of timing: one inference forward under Nsight Compute (CUDA and ncu needed), "
+        "sass FLOPs and DRAM bytes per op against the static estimate",
+    )
+    p.add_argument("--ncu-out", default="ncu-out", help="folder for --ncu's raw CSV and comparison JSON")
     p.add_argument("--profile", action="store_true", help="per-op and per-module breakdown (torch.profiler)")
     p.add_argument("--trace", help="write the profiler trace (Chrome/Perfetto JSON) to this file")
     p.add_argument("--no-predict", action="store_true", help="skip the static prediction")
@@ -64,9 +70,11 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.output and not args.output.endswith(".json"):
         raise UsageError(f"--output {args.output!r}: the record is JSON, give a file name ending in .json")
     if args.ncu:
-        from nnperf.measure.ncu import run_bench_under_ncu
+        from nnperf.measure.ncu_check import main as ncu_main
 
-        return run_bench_under_ncu(args)
+        return ncu_main(
+            [args.ncu_out, "--model", args.model, "--batch", str(args.batch), "--dtype", args.dtype]
+        )
     spec = RunSpec(
         model=args.model,
         mode=args.mode,

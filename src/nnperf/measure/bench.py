@@ -330,7 +330,14 @@ def measure(
             m.phase_cpu_s = samples.phase_cpu_s
             m.device_phase_time_s = samples.device_phase_s
             m.stopped_by = samples.stopped_by
-            m.time_s["main_thread_cpu"] = sum(sum(v) for v in samples.phase_cpu_s.values())
+            m.steps_per_sample = samples.inner
+            if samples.inner > 1:
+                m.notes.append(
+                    f"steps under 1 ms: timed in blocks of {samples.inner} (each sample a block's mean); "
+                    "no per-phase times"
+                )
+            if samples.phase_cpu_s:  # not for blocked tiny steps, whose phases are not recorded
+                m.time_s["main_thread_cpu"] = sum(sum(v) for v in samples.phase_cpu_s.values())
             phase[0] = None
             records: list[Any] = []
 

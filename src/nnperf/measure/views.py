@@ -118,10 +118,10 @@ def measurement_text(m: Measurement) -> str:
         lines.append("counters    " + _perf_text(perf))
     ops = m.ops
     if ops:
-        from nnperf.measure.op_breakdown import breakdown_text_from_dict
+        from nnperf.measure.op_breakdown import Breakdown, breakdown_text
 
         lines.append("")
-        lines.append(breakdown_text_from_dict(ops))
+        lines.append(breakdown_text(Breakdown.from_dict(ops)))
     if m.trace_path:
         lines.append(f"trace       {m.trace_path} (open in https://ui.perfetto.dev or chrome://tracing)")
     for w in m.warnings:

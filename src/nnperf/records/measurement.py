@@ -80,6 +80,7 @@ class Measurement:
     samples_per_step: int = 0
     tokens_per_step: int | None = None
     stopped_by: str = ""
+    steps_per_sample: int = 1  # above 1: tiny steps timed in blocks; each sample is a block's mean step time
     warmup_time_s: list[float] = field(default_factory=list)
     step_time_s: list[float] = field(default_factory=list)
     phase_time_s: dict[str, list[float]] = field(default_factory=dict)  # wall, per step
@@ -230,6 +231,7 @@ class Measurement:
                 "min_time_s": self.spec.min_time_s,
                 "budget_s": self.spec.budget_s,
                 "stopped_by": self.stopped_by,
+                "steps_per_sample": self.steps_per_sample,
             },
             "samples_per_step": self.samples_per_step,
             "tokens_per_step": self.tokens_per_step,
@@ -269,6 +271,7 @@ class Measurement:
             samples_per_step=data.get("samples_per_step", 0),
             tokens_per_step=data.get("tokens_per_step"),
             stopped_by=data.get("protocol", {}).get("stopped_by", ""),
+            steps_per_sample=data.get("protocol", {}).get("steps_per_sample", 1),
             warmup_time_s=list(data.get("warmup_time_s", [])),
             step_time_s=list(data.get("step_time_s", {}).get("samples", [])),
             phase_time_s={k: list(v["time_s"]["samples"]) for k, v in phases.items()},

@@ -1,13 +1,23 @@
 """Which module of a model is running, in forward and in backward, and what each module call produced.
 
-Like ``torch.utils.module_tracker.ModuleTracker`` (the same multi-grad-hook trick for backward), but:
-hooks go on the model's own modules only and are removed in ``__exit__`` (no global state left behind),
-names are the model's fully qualified names, and every forward call is recorded as a
-:class:`~nnperf.records.static_profile.ModuleCall` with its output shapes.
+Like ``torch.utils.module_tracker.ModuleTracker``, but: hooks go on the model's own modules only and are
+removed in ``__exit__`` (no global state left behind), names are the model's fully qualified names, and
+every forward call is recorded as a :class:`~nnperf.records.static_profile.ModuleCall` with its output
+shapes.
+
+Backward attribution goes by autograd sequence numbers, as the profiler links backward to forward ops: each
+autograd node gets the thread's next sequence number when a forward op creates it, so the forward hooks note
+the sequence number at which each module starts and stops being the innermost one, and in backward the node
+being evaluated (``torch._C._current_autograd_node()``) names its module by its ``_sequence_nr()``.
+ModuleTracker's multi-grad hooks (a module's backward runs from its outputs' grads to its inputs' grads)
+misattribute residual blocks: a shortcut branch's "inputs' grads" are only complete when the main branch's
+backward is done too, so the main branch's convolutions landed in the shortcut. The hooks remain as the
+fallback for backward work that no node of a module's forward explains.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 import torch
@@ -48,10 +58,31 @@ class ModuleScope:
         self._order = 0
         self.calls: list[ModuleCall] = []
         self._seen_params: set[int] = set()
+        # From sequence number _seq_starts[i] on, nodes are created while _seq_modules[i] is innermost.
+        self._seq_starts: list[int] = []
+        self._seq_modules: list[str] = []
+
+    def _note_seq(self) -> None:
+        seq = torch._C._autograd._get_sequence_nr()
+        current = self._stack[-1] if self._stack else ""
+        if self._seq_starts and self._seq_starts[-1] == seq:  # no node was created in between
+            self._seq_modules[-1] = current
+        else:
+            self._seq_starts.append(seq)
+            self._seq_modules.append(current)
 
     # -- the current module -------------------------------------------------------------------------------
     def current(self) -> str:
         if torch._C._current_graph_task_id() != -1:  # inside autograd's backward
+            node = torch._C._current_autograd_node()
+            if node is not None and self._seq_starts:
+                seq = node._sequence_nr()
+                # AccumulateGrad nodes have no forward op (sequence number UINT64_MAX): not a module's work.
+                if seq >= 2**63 - 1:
+                    return ""
+                i = bisect_right(self._seq_starts, seq) - 1
+                if i >= 0:
+                    return self._seq_modules[i]
             if self._backward:
                 return max(self._backward, key=_depth)
             return ""
@@ -63,6 +94,7 @@ class ModuleScope:
         self._order += 1
         self._stack.append(name)
         self._orders.append(self._order)
+        self._note_seq()
         grads = [t for t in _tensors(args) if t.requires_grad]
         if grads:  # the grads of the inputs are the last thing this module's backward computes
             self._grad_handles.append(register_multi_grad_hook(grads, lambda _g, n=name: self._leave_bw(n)))
@@ -74,6 +106,7 @@ class ModuleScope:
             i = len(self._stack) - 1 - self._stack[::-1].index(name)
             order = self._orders[i]
             del self._stack[i:], self._orders[i:]
+        self._note_seq()
         outs = _tensors(output)
         grads = [t for t in outs if t.requires_grad]
         if grads:  # the grads of the outputs arriving means this module's backward starts
