@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "machine_profile", "summary"]
+__all__ = ["__version__", "bench", "machine_profile", "summary"]
 
 if TYPE_CHECKING:
     from nnperf.records.machine_profile import MachineProfile
+    from nnperf.records.measurement import Measurement
     from nnperf.static.summary import StaticSummary
 
 
@@ -33,3 +34,23 @@ def machine_profile(**kwargs: Any) -> MachineProfile:
     from nnperf.machine.profile import machine_profile as _machine_profile
 
     return _machine_profile(**kwargs)
+
+
+def bench(model: Any, *, input: tuple[int, ...] | None = None, **kwargs: Any) -> Measurement:
+    """Measure a real run of ``model`` (a name, a config path, 'file.py:factory' or an ``nn.Module``).
+
+    Keyword arguments are :class:`nnperf.records.measurement.RunSpec` fields (``mode``, ``batch``, ``dtype``,
+    ``compile``, ``data``, ``min_iters``, ...) and the options of :func:`nnperf.measure.bench.measure`
+    (``perf``, ``profile``, ``trace_path``, ``predict``). Returns the Measurement, failed or not.
+    """
+    from dataclasses import fields
+
+    from nnperf.measure.bench import measure
+    from nnperf.records.measurement import RunSpec
+
+    names = {f.name for f in fields(RunSpec)}
+    spec_args = {k: v for k, v in kwargs.items() if k in names}
+    options = {k: v for k, v in kwargs.items() if k not in names}
+    module = None if isinstance(model, str) else model
+    name = model if isinstance(model, str) else type(model).__name__
+    return measure(RunSpec(model=name, **spec_args), module=module, input=input, **options)

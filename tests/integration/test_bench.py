@@ -215,3 +215,27 @@ def test_cli_failed_run_keeps_the_record(tmp_path, root) -> None:
     assert proc.stderr.strip().splitlines()[-1].startswith("nnperf: run failed: out of memory at batch 1")
     record = json.loads(out.read_text())
     assert record["status"] == "failed" and record["failed_stage"] == "warmup"
+
+
+def test_profile_breakdown_and_trace_in_the_record(tmp_path) -> None:
+    trace = tmp_path / "trace.json"
+    m = measure(
+        RunSpec(model="TinyConvNet", mode="train", batch=4, **FAST),
+        module=TinyConvNet(),
+        input=(3, 32, 32),
+        profile=True,
+        trace_path=trace,
+        predict=False,
+        peaks=False,
+    )
+    assert m.ok, m.error
+    ops = m.ops
+    assert ops is not None and ops["total_flops"] == m.flops["counted"]
+    conv = next(r for r in ops["modules"] if r["name"] == "conv" and r["phase"] == "forward")
+    # 2 * (4 * 8 * 32 * 32 outputs) * 27 MACs + 32,768 bias adds = 1,802,240 FLOPs
+    assert conv["flops"] == 2 * 4 * 8 * 32 * 32 * 27 + 4 * 8 * 32 * 32
+    assert json.loads(trace.read_text())["traceEvents"]
+    from nnperf.measure.views import measurement_text
+
+    text = measurement_text(m)
+    assert "aten::conv2d" in text and str(trace) in text

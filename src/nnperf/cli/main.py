@@ -193,7 +193,10 @@ class _progress_bar:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job on built-in defaults (static analysis of the demo models)")
+    p = sub.add_parser(
+        "demo",
+        help="the main job on built-in defaults: static analysis, machine ceilings, roofline, a measured run",
+    )
     p.set_defaults(run=_run_demo)
 
 
@@ -205,6 +208,7 @@ DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("summary", "gpt2", "--batch", "4", "--seq", "128", "--mode", "train", "--depth", "1"),
     ("machine", "--quick"),
     ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
+    ("bench", "resnet18", "--mode", "train", "--batch", "16", "--iters", "5", "--warmup", "2"),
 )
 
 
