@@ -68,7 +68,17 @@ class RooflinePoint:
     time_s: float  # estimated: the time at the roof, max(flops / peak, bytes / bandwidth)
     time_share: float  # of the estimated time of its scope and group
     hint: str
-    plotted: bool  # False when a log axis cannot show it (0 FLOPs)
+    plotted: bool  # False when a log axis cannot show it (0 FLOPs, or a measured point with no time)
+    source: str = "estimated"  # "estimated" (sits on the roof) or "measured" (at its achieved FLOP/s)
+    achieved_flops_per_s: float | None = None  # measured points: counted FLOPs / measured time
+    efficiency: float | None = None  # measured points: achieved / attainable
+
+    @property
+    def y_flops_per_s(self) -> float:
+        """Where the point is drawn: its achieved rate if measured, else the roof above its intensity."""
+        if self.source == "measured" and self.achieved_flops_per_s is not None:
+            return self.achieved_flops_per_s
+        return self.attainable_flops_per_s
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,9 +103,14 @@ class RooflinePoints:
     def ridge_flops_per_byte(self) -> float:
         return self.compute_roof.flops_per_s / self.bandwidth_roof.bytes_per_s
 
+    @property
+    def kind(self) -> str:
+        """ "measured" when the points come from a run, else "estimated"."""
+        return "measured" if any(p.source == "measured" for p in self.points) else "estimated"
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "estimated",
+            "kind": self.kind,
             "model": self.model,
             "level": self.level,
             "depth": self.depth,

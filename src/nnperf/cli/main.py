@@ -241,6 +241,13 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         "--memory-level", default="dram", help="bandwidth roof the points are placed under (default dram)"
     )
     p.add_argument("--output", "-o", help="also write the chart: a .png, .svg or .html file")
+    measured = p.add_mutually_exclusive_group()
+    measured.add_argument(
+        "--measure",
+        action="store_true",
+        help="also run the model (nnperf bench, with the profiler below model level) and add measured points",
+    )
+    measured.add_argument("--run", dest="run_record", help="add measured points from a saved `nnperf bench -o` record")
     p.set_defaults(run=_run_roofline)
 
 
@@ -278,11 +285,55 @@ def _run_roofline(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         memory_level=args.memory_level,
     )
+    run = _roofline_run(args)
+    if run is not None:
+        from nnperf.analysis.roofline_measured import measured_points
+
+        extra = measured_points(
+            run,
+            ceilings,
+            level=args.level,
+            depth=args.depth,
+            dtype=args.dtype,
+            memory_level=args.memory_level,
+        )
+        points.points.extend(extra.points)
+        points.notes.extend(f"measured: {n}" for n in extra.notes)
     print(roofline_table(points))
     if args.output:
         path = write_chart(points, args.output)
         print(f"chart written to {path}", file=sys.stderr)
     return 0
+
+
+def _roofline_run(args: argparse.Namespace):
+    """The measured run for --measure (run now) or --run (a saved record), else None."""
+    from nnperf.errors import UsageError
+
+    if args.run_record:
+        from nnperf.records.jsonio import read_record
+        from nnperf.records.measurement import SCHEMA, SCHEMA_VERSION
+
+        return read_record(args.run_record, SCHEMA, SCHEMA_VERSION)
+    if not args.measure:
+        return None
+    from nnperf.measure.bench import measure
+    from nnperf.models import parse_shape
+    from nnperf.records.measurement import RunSpec
+
+    spec = RunSpec(
+        model=args.model, mode=args.mode, batch=args.batch, seq=args.seq, dtype=args.dtype, min_iters=5
+    )
+    print("nnperf: measuring the model (nnperf bench) for the measured points", file=sys.stderr)
+    m = measure(
+        spec,
+        input=parse_shape(args.input) if args.input else None,
+        profile=args.level != "model",
+        peaks=False,
+    )
+    if not m.ok:
+        raise UsageError(f"the measured run failed: {m.error}")
+    return m.to_dict()
 
 
 def _roofline_profile(path: str | None):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from nnperf.analysis.roofline_points import RooflinePoint, RooflinePoints
 
 CHART_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".html")
-BOUND_COLOURS = {"memory": "#1f77b4", "compute": "#d62728"}
+BOUND_COLOURS = {"memory": "#1f77b4", "compute": "#d62728", "below both roofs": "#7f7f7f"}
 LEVEL_COLOURS = {"l1": "#2ca02c", "l2": "#9467bd", "l3": "#8c564b", "dram": "#1f77b4", "hbm": "#17becf"}
 _PHASE_SHORT = {"forward": "fwd", "loss": "loss", "backward": "bwd", "optimizer": "opt"}
 # Points labelled on the static chart: the largest by time share (the HTML shows every label on hover).
@@ -64,9 +64,48 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "point",
+    "FLOPs",
+    "bytes",
+    "FLOP/B",
+    "attainable",
+    "achieved",
+    "efficiency",
+    "bound",
+    "time",
+    "share",
+    "what would move it",
+)
+
+
+def columns(r: RooflinePoints) -> tuple[str, ...]:
+    return MEASURED_COLUMNS if r.kind == "measured" else COLUMNS
+
+
 def point_cells(p: RooflinePoint) -> dict[str, str]:
     """The formatted figures of a point, one per column: the only formatting the views use."""
+    if p.source == "measured":
+        return {
+            "point": point_name(p),
+            "FLOPs": fmt_flops(p.flops).strip(),
+            "bytes": fmt_bytes(p.bytes),
+            "FLOP/B": f"{p.intensity_flops_per_byte:.3g}",
+            "attainable": f"{p.attainable_flops_per_s / 1e9:.3g} GFLOP/s",
+            "achieved": "-"
+            if p.achieved_flops_per_s is None
+            else f"{p.achieved_flops_per_s / 1e9:.3g} GFLOP/s",
+            "efficiency": "-" if p.efficiency is None else f"{100 * p.efficiency:.1f}%",
+            "bound": p.bound,
+            "time": fmt_time(p.time_s),
+            "est. time": "-",
+            "share": f"{100 * p.time_share:.1f}%",
+            "what would move it": p.hint,
+        }
     return {
+        "achieved": "-",
+        "efficiency": "-",
+        "time": fmt_time(p.time_s) + " (est.)",
         "point": point_name(p),
         "FLOPs": fmt_flops(p.flops).strip(),
         "bytes": fmt_bytes(p.bytes),
@@ -87,7 +126,8 @@ def _roof_text(roof: ComputeRoof | BandwidthRoof) -> str:
 
 def _title(r: RooflinePoints) -> str:
     depth = f" depth {r.depth}" if r.depth is not None else ""
-    return f"{r.model}: estimated roofline, {r.level} level{depth} ({r.dtype}, {r.memory_level.upper()})"
+    what = "estimated and measured" if r.kind == "measured" else "estimated"
+    return f"{r.model}: {what} roofline, {r.level} level{depth} ({r.dtype}, {r.memory_level.upper()})"
 
 
 def _header_lines(r: RooflinePoints) -> list[str]:
@@ -96,7 +136,13 @@ def _header_lines(r: RooflinePoints) -> list[str]:
         f"roofs: {_roof_text(r.compute_roof)}; {_roof_text(r.bandwidth_roof)}; "
         f"ridge {r.ridge_flops_per_byte:.3g} FLOP/B",
         "estimated points: FLOPs and minimum bytes as counted, time at the roof = max(FLOPs/peak, bytes/bandwidth)",
-    ]
+    ] + (
+        [
+            "measured points: the same counted FLOPs and bytes over the measured time, drawn at the achieved FLOP/s"
+        ]
+        if r.kind == "measured"
+        else []
+    )
 
 
 def _sections(r: RooflinePoints) -> list[tuple[str, list[RooflinePoint]]]:
@@ -108,21 +154,34 @@ def _sections(r: RooflinePoints) -> list[tuple[str, list[RooflinePoint]]]:
 
 
 # ---- terminal table -----------------------------------------------------------------------------------------
-def _table_line(cells: dict[str, str], widths: dict[str, int], numeric: set[str]) -> str:
-    parts = [cells[c].rjust(widths[c]) if c in numeric else cells[c].ljust(widths[c]) for c in COLUMNS[:-1]]
-    return "  ".join(parts) + "  " + cells[COLUMNS[-1]]
+def _table_line(
+    cells: dict[str, str], widths: dict[str, int], numeric: set[str], cols: tuple[str, ...] = COLUMNS
+) -> str:
+    parts = [cells[c].rjust(widths[c]) if c in numeric else cells[c].ljust(widths[c]) for c in cols[:-1]]
+    return "  ".join(parts) + "  " + cells[cols[-1]]
 
 
 def roofline_table(r: RooflinePoints) -> str:
     """Plain text: the roofs, then one table per (scope, group), then the notes."""
     lines = _header_lines(r)
-    numeric = {"FLOPs", "bytes", "FLOP/B", "attainable", "est. time", "share"}
+    numeric = {
+        "FLOPs",
+        "bytes",
+        "FLOP/B",
+        "attainable",
+        "achieved",
+        "efficiency",
+        "est. time",
+        "time",
+        "share",
+    }
+    cols = columns(r)
     for heading, pts in _sections(r):
         rows = [point_cells(p) for p in pts]
-        widths = {c: max([len(c)] + [len(row[c]) for row in rows]) for c in COLUMNS[:-1]}
+        widths = {c: max([len(c)] + [len(row[c]) for row in rows]) for c in cols[:-1]}
 
-        lines += ["", heading, _table_line({c: c for c in COLUMNS}, widths, numeric)]
-        lines += [_table_line(row, widths, numeric) for row in rows]
+        lines += ["", heading, _table_line({c: c for c in cols}, widths, numeric, cols)]
+        lines += [_table_line(row, widths, numeric, cols) for row in rows]
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
 
@@ -144,7 +203,7 @@ def _extent(r: RooflinePoints) -> tuple[float, float, float, float]:
     xs.append(r.ridge_flops_per_byte)
     x_lo = _decade_floor(min(xs) / 2)
     x_hi = _decade_ceil(max(xs) * 2)
-    ys = [p.attainable_flops_per_s for p in r.points if p.plotted and p.attainable_flops_per_s > 0]
+    ys = [p.y_flops_per_s for p in r.points if p.plotted and p.y_flops_per_s > 0]
     ys += [min(b.bytes_per_s for b in r.ceilings.bandwidth) * x_lo] if r.ceilings.bandwidth else []
     y_lo = _decade_floor(max(min(ys + peaks) / 2, 1.0))
     y_hi = _decade_ceil(max(peaks) * 1.5)
@@ -284,7 +343,7 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
             continue
         ax.scatter(
             [p.intensity_flops_per_byte],
-            [p.attainable_flops_per_s],
+            [p.y_flops_per_s],
             s=_marker_size(p.time_share),
             c=BOUND_COLOURS.get(p.bound, "#7f7f7f"),
             marker=markers.get(p.group, "o"),
@@ -298,7 +357,7 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
             dx, dy, ha = offsets[i]
             ax.annotate(
                 f"{cells['point']} {cells['share']}",
-                (p.intensity_flops_per_byte, p.attainable_flops_per_s),
+                (p.intensity_flops_per_byte, p.y_flops_per_s),
                 xytext=(dx, dy),
                 ha=ha,
                 textcoords="offset points",
@@ -306,17 +365,19 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
                 zorder=4,
                 arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.5} if dy < -12 else None,
             )
+    shown = {p.bound for p in r.points if p.plotted}
     for bound, colour in BOUND_COLOURS.items():
-        handles.append(
-            Line2D([], [], marker="o", linestyle="", color=colour, alpha=0.6, label=f"{bound}-bound")
-        )
+        if bound == "below both roofs" and bound not in shown:
+            continue  # only measured points can be below both roofs
+        label = bound if bound.startswith("below") else f"{bound}-bound"
+        handles.append(Line2D([], [], marker="o", linestyle="", color=colour, alpha=0.6, label=label))
     groups = sorted({p.group for p in r.points if p.plotted})
     if len(groups) > 1:
         for g in groups:
             handles.append(
                 Line2D([], [], marker=markers.get(g, "o"), linestyle="", color="#7f7f7f", label=f"by {g}")
             )
-    handles.append(Line2D([], [], linestyle="", label="marker area: share of estimated time"))
+    handles.append(Line2D([], [], linestyle="", label="marker area: share of the time of its pass"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     fig.savefig(path, format=path.suffix.lower().lstrip("."))
 
@@ -439,9 +500,9 @@ def roofline_svg(r: RooflinePoints, width: int = 960, height: int = 600) -> str:
         cells = point_cells(p)
         tip = "\n".join(
             [f"{cells['point']} ({p.level}, by {p.group}, {p.scope})"]
-            + [f"{c}: {cells[c]}" for c in COLUMNS[1:]]
+            + [f"{c}: {cells[c]}" for c in columns(r)[1:]]
         )
-        cx, cy = a.x(p.intensity_flops_per_byte), a.y(p.attainable_flops_per_s)
+        cx, cy = a.x(p.intensity_flops_per_byte), a.y(p.y_flops_per_s)
         radius = math.sqrt(_marker_size(p.time_share) / math.pi) * 1.2
         colour = BOUND_COLOURS.get(p.bound, "#7f7f7f")
         shape = (
@@ -488,12 +549,12 @@ def roofline_html(r: RooflinePoints) -> str:
     ]
     for heading, pts in _sections(r):
         parts.append(f"<h3>{_esc(heading)}</h3><table><tr>")
-        parts.append("".join(f"<th>{_esc(c)}</th>" for c in COLUMNS) + "</tr>")
+        parts.append("".join(f"<th>{_esc(c)}</th>" for c in columns(r)) + "</tr>")
         for p in pts:
             cells = point_cells(p)
             parts.append(
                 f'<tr class="{_esc(p.bound)}">'
-                + "".join(f"<td>{_esc(cells[c])}</td>" for c in COLUMNS)
+                + "".join(f"<td>{_esc(cells[c])}</td>" for c in columns(r))
                 + "</tr>"
             )
         parts.append("</table>")
