@@ -16,6 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The HTML report's browser test needs Chromium (Debian's package): installed once, when apt can.
+BROWSER := $(VENV)/.chromium
+$(BROWSER): | $(STAMP)
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "note: chromium could not be installed; the report's browser test will be skipped"
+	touch $(BROWSER)
+
 demo: $(STAMP)
 	$(PY) -m nnperf demo
 
@@ -23,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
-test: $(STAMP) lint
+test: $(STAMP) $(BROWSER) lint
 	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)

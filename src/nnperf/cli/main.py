@@ -209,6 +209,7 @@ DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("machine", "--quick"),
     ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
     ("bench", "resnet18", "--mode", "train", "--batch", "16", "--iters", "5", "--warmup", "2"),
+    ("study", "run", "--demo", "--results", "demo-out/results"),
 )
 
 
@@ -247,7 +248,9 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run the model (nnperf bench, with the profiler below model level) and add measured points",
     )
-    measured.add_argument("--run", dest="run_record", help="add measured points from a saved `nnperf bench -o` record")
+    measured.add_argument(
+        "--run", dest="run_record", help="add measured points from a saved `nnperf bench -o` record"
+    )
     p.set_defaults(run=_run_roofline)
 
 
@@ -361,6 +364,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_bench(sub, _add_model_args, _positive_int)
 
 
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.study_cmd import add_report, add_study
+
+    add_study(sub)
+    add_report(sub)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_summary,
     _add_models,
@@ -368,6 +378,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_demo,
     _add_roofline,
     _add_bench,
+    _add_study,
 )
 
 

@@ -1,0 +1,120 @@
+"""``nnperf study run|merge|export`` and ``nnperf report`` (thin: parse, call the library, print)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnperf.errors import UsageError
+
+DEFAULT_RESULTS = "nnperf-results"
+
+
+def add_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "study",
+        help="run a models x settings x environments study into a results store; merge and export stores",
+        description="A study is a YAML spec (see README): every case runs in its own process and is recorded "
+        "in the results store as soon as it ends; running again resumes.",
+    )
+    ssub = p.add_subparsers(dest="study_command", required=True)
+    run = ssub.add_parser("run", help="run a study (or --demo) and write its report")
+    src = run.add_mutually_exclusive_group(required=True)
+    src.add_argument("spec", nargs="?", help="the study's YAML file")
+    src.add_argument("--demo", action="store_true", help="the built-in demo study")
+    run.add_argument(
+        "--results", "-r", default=DEFAULT_RESULTS, help=f"results store (default {DEFAULT_RESULTS})"
+    )
+    run.add_argument("--retry-failed", action="store_true", help="run failed cases again")
+    run.add_argument("--report", help="report folder (default RESULTS/report)")
+    run.add_argument("--no-report", action="store_true", help="do not write the report")
+    run.set_defaults(run=run_study_cmd)
+    merge = ssub.add_parser("merge", help="merge result stores from several machines into one")
+    merge.add_argument("sources", nargs="+", help="result stores to merge")
+    merge.add_argument("--output", "-o", required=True, help="the merged store (may exist)")
+    merge.set_defaults(run=run_merge)
+    export = ssub.add_parser("export", help="all case records as one table: CSV or Parquet")
+    export.add_argument("results", help="a results store")
+    export.add_argument("--output", "-o", required=True, help="a .csv or .parquet file")
+    export.set_defaults(run=run_export)
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write the performance report (Markdown + self-contained HTML) of a store"
+    )
+    p.add_argument("results", help="a results store (nnperf study run --results)")
+    p.add_argument("--output", "-o", help="report folder (default RESULTS/report)")
+    p.set_defaults(run=run_report)
+
+
+class _Progress:
+    """One line per event on stderr (a rich bar when stderr is a terminal), with the ETA."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, message: str, done: int, total: int, eta: float | None) -> None:
+        eta_text = f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None and done < total else ""
+        print(f"[{done}/{total}{eta_text}] {message}", file=sys.stderr, flush=True)
+
+
+def run_study_cmd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nnperf.experiments.runner import run_study
+    from nnperf.experiments.spec import demo_spec, load_spec
+    from nnperf.experiments.store import ResultStore
+
+    study = demo_spec() if args.demo else load_spec(args.spec)
+    store = ResultStore(args.results)
+    print(f"study {study.name!r} into {args.results}", file=sys.stderr)
+    result = run_study(study, store, retry_failed=args.retry_failed, progress=_Progress())
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for s in result.skipped_other:
+        print(f"skipped: {s}", file=sys.stderr)
+    print(result.summary())
+    if not args.no_report:
+        from nnperf.report.from_store import report_store
+
+        out = Path(args.report) if args.report else Path(args.results) / "report"
+        paths = report_store(args.results, out)
+        print(f"report: {paths.html} (and {paths.markdown})")
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from nnperf.experiments.store import merge_stores
+
+    report = merge_stores(args.sources, args.output)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(report.text())
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nnperf.experiments import export
+    from nnperf.experiments.store import ResultStore
+
+    out = args.output
+    if not out.endswith((".csv", ".parquet")):
+        raise UsageError(f"--output {out!r}: give a file name ending in .csv or .parquet")
+    contents = ResultStore(args.results).load()
+    for w in contents.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    path = export.export_csv(contents, out) if out.endswith(".csv") else export.export_parquet(contents, out)
+    print(f"{len(contents.cases)} case(s) written to {path}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nnperf.report.from_store import report_store
+
+    out = Path(args.output) if args.output else Path(args.results) / "report"
+    paths = report_store(args.results, out)
+    print(f"report: {paths.html} (and {paths.markdown})")
+    return 0

@@ -1,0 +1,1 @@
+"""Studies: a YAML spec expanded into cases, run into a results store, merged and exported."""

@@ -1,0 +1,46 @@
+"""One study case in its own process: ``python -m nnperf.experiments.case PAYLOAD.json STORE_ROOT``.
+
+The payload holds the RunSpec, the per-sample input shape, the options and the record's ``case`` section. The
+record is written by this process (atomically, into the store) as soon as the case ends, so a study that is
+killed afterwards loses nothing. A bad setting becomes a failed record too: in a study, one bad case must not
+stop the others. The parent asks the kernel to kill this process when the parent dies (``PR_SET_PDEATHSIG``,
+set in the parent's ``preexec_fn``), so an interrupted study never leaves a case finishing behind its back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def run_case(payload: dict[str, Any], store_root: str) -> int:
+    from nnperf.errors import NnperfError
+    from nnperf.experiments.store import ResultStore
+    from nnperf.measure.bench import measure
+    from nnperf.records.measurement import Measurement, RunSpec
+
+    spec = RunSpec.from_dict(payload["spec"])
+    try:
+        m = measure(
+            spec,
+            input=tuple(payload["input"]) if payload.get("input") else None,
+            profile=bool(payload.get("profile")),
+        )
+    except NnperfError as exc:  # a setting this machine cannot run (e.g. cuda without a GPU): a failed case
+        m = Measurement(spec=spec, status="failed", failed_stage="validate", error=str(exc))
+    record = m.to_dict()
+    record["case"] = payload["case"]
+    ResultStore(store_root).write_case(record)
+    return 0 if m.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    payload = json.loads(Path(args[0]).read_text())
+    return run_case(payload, args[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
