@@ -222,7 +222,8 @@ def run_study(
             todo.append(case)
     durations: list[float] = []
     for i, case in enumerate(todo):
-        label = f"{case.model.label} {case.spec.key().split(' ', 1)[1]} [{case.environment.name}]"
+        s = case.spec
+        label = f"{case.model.label} {s.mode} b{s.batch} {s.dtype} [{case.environment.name}]"
         eta = (sum(durations) / len(durations)) * (len(todo) - i) if durations else None
         if progress is not None:
             progress(f"running {label}", i, len(todo), eta)
