@@ -13,24 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def machine(tmp_path: Path) -> Path:
-    """A minimal valid profile: fp32 160 GFLOP/s measured, DRAM 40 GB/s."""
-    from nnperf.records.jsonio import write_record
-    from nnperf.records.machine_profile import MachineProfile
-
-    profile = MachineProfile(
-        fingerprint="test-machine",
-        created="2025-01-01T00:00:00+00:00",
-        mode="quick",
-        probes={},
-        nominal={"flops": {"fp32": 200e9}},
-        measured={"flops": {"fp32": 160e9}, "bandwidth": {"dram": {"triad": 40e9}}},
-        caches={},
-    )
-    return write_record(tmp_path / "machine.json", profile.to_dict())
-
-
 def nnperf(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run(

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nnperf.analysis.stats import quantile
+
 NOISY_THRESHOLD = 0.10
 CONTENTION_THRESHOLD = 0.80
 
@@ -43,16 +45,6 @@ CONTENTION_ADVICE = (
     "either another process is using the CPUs (then the figures understate this machine: close other "
     "programs) or the kernel leaves threads idle; the machine-wide check in quality.contention tells which"
 )
-
-
-def _quantile(sorted_xs: list[float], q: float) -> float:
-    """Quantile by linear interpolation between order statistics (numpy.percentile's default, 'linear')."""
-    if not sorted_xs:
-        return math.nan
-    pos = q * (len(sorted_xs) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_xs) - 1)
-    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
 
 
 @dataclass
@@ -83,11 +75,11 @@ class Timing:
 
     @property
     def q1_s(self) -> float:
-        return _quantile(sorted(self.times_s), 0.25)
+        return quantile(self.times_s, 0.25)
 
     @property
     def q3_s(self) -> float:
-        return _quantile(sorted(self.times_s), 0.75)
+        return quantile(self.times_s, 0.75)
 
     @property
     def iqr_s(self) -> float:
