@@ -23,6 +23,12 @@ $(BROWSER): | $(STAMP)
 		|| echo "note: chromium could not be installed; the report's browser test will be skipped"
 	touch $(BROWSER)
 
+# The Slurm tests start real daemons (Debian's slurmctld, slurmd, munge) on localhost: installed once, when apt can.
+SLURM := $(VENV)/.slurm
+$(SLURM): | $(STAMP)
+	bash scripts/slurm_local.sh install || echo "note: Slurm could not be installed; the Slurm tests will be skipped"
+	touch $(SLURM)
+
 demo: $(STAMP)
 	$(PY) -m nnperf demo
 
@@ -30,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
-test: $(STAMP) $(BROWSER) lint
+test: $(STAMP) $(BROWSER) $(SLURM) lint
 	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)

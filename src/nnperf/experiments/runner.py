@@ -11,7 +11,11 @@
 * **Once per environment.** The machine profile (cached by ``nnperf machine``; measured quickly if there is
   none) and the static analysis of each model and input are stored once, for the report.
 
-Environments that run on Slurm are not run by this local runner (issue 7); their cases are listed as skipped.
+Cases of environments with a ``slurm:`` section are submitted as job arrays through
+:class:`nnperf.experiments.slurm.SlurmExecutor` (checked reachable first) and run on the cluster while the
+local cases run here; the runner then waits for the jobs, and a job that ends without a record (cancelled,
+time limit, node failure) is recorded as failed. Interrupting the wait leaves the jobs running: the next run of
+the study picks them up instead of submitting them again.
 """
 
 from __future__ import annotations
@@ -206,12 +210,11 @@ def run_study(
     store.write_spec(study.source_text)
     fingerprint = _machine(store, result, machine_if_missing)
     todo = []
+    slurm_cases = []
     for case in expansion.cases:
         result.total += 1
         if case.environment.slurm:
-            result.skipped_other.append(
-                f"{case.model.label} in {case.environment.name}: a Slurm environment (not run by the local runner)"
-            )
+            slurm_cases.append(case)  # resume is the Slurm executor's (its records are keyed per environment)
             continue
         status = store.case_status(case.id, fingerprint)
         if status == "ok":
@@ -220,6 +223,17 @@ def run_study(
             result.skipped_failed += 1
         else:
             todo.append(case)
+    executor = None
+    if slurm_cases:
+        from nnperf.experiments.slurm import SlurmExecutor
+
+        executor = SlurmExecutor(store, python=python)
+        for case in slurm_cases:  # the static analysis does not depend on the machine
+            _store_static(store, case, result)
+        executor.submit(slurm_cases, study, retry_failed=retry_failed)  # UsageError when Slurm is unreachable
+        submitted = executor.last_submit
+        result.skipped_done += submitted.done
+        result.skipped_failed += submitted.failed_before
     durations: list[float] = []
     for i, case in enumerate(todo):
         s = case.spec
@@ -239,4 +253,9 @@ def run_study(
         if progress is not None:
             eta = (sum(durations) / len(durations)) * (len(todo) - i - 1)
             progress(f"{label}: {status}" + (f" ({error})" if error else ""), i + 1, len(todo), eta)
+    if executor is not None:
+        statuses = executor.wait(poll_s=2, progress=progress)
+        result.ran += len(statuses)
+        result.ok += sum(v == "ok" for v in statuses.values())
+        result.failed += sum(v == "failed" for v in statuses.values())
     return result

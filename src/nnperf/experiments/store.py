@@ -34,6 +34,8 @@ from nnperf.static import export as static_export
 DEFAULT_ROOT = "nnperf-results"
 SPEC_NAME = "study.yaml"
 CASES, MACHINES, MODELS = "cases", "machines", "models"
+SLURM_DIR = "slurm"  # the Slurm executor's job scripts, payloads and logs (nnperf.experiments.slurm)
+REPORT_DIR = "report"  # where `nnperf study run` writes the report by default
 
 # A name that is safe as (part of) a file name everywhere: no separators, no '@' (it splits case files), and
 # no leading dot (dot files are the temporary files of interrupted writes).
@@ -206,7 +208,7 @@ class ResultStore:
             return out
         if not self.root.is_dir():
             raise UsageError(f"results store {str(self.root)!r} is a file, not a directory: give a directory")
-        known = {SPEC_NAME, CASES, MACHINES, MODELS}
+        known = {SPEC_NAME, CASES, MACHINES, MODELS, SLURM_DIR, REPORT_DIR}
         for entry in sorted(self.root.iterdir()):
             if entry.name not in known:
                 out.warnings.append(_stray(entry))
