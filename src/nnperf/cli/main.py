@@ -371,6 +371,12 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     add_report(sub)
 
 
+def _add_trace(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.trace_cmd import add_trace
+
+    add_trace(sub)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_summary,
     _add_models,
@@ -379,6 +385,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_roofline,
     _add_bench,
     _add_study,
+    _add_trace,
 )
 
 
