@@ -371,6 +371,12 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     add_report(sub)
 
 
+def _add_scale(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.scale_cmd import add_scale
+
+    add_scale(sub)
+
+
 def _add_trace(sub: argparse._SubParsersAction) -> None:
     from nnperf.cli.trace_cmd import add_trace
 
@@ -386,6 +392,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_bench,
     _add_study,
     _add_trace,
+    _add_scale,
 )
 
 
