@@ -257,7 +257,9 @@ def test_study_through_real_slurm_gets_every_record(slurm_cluster: LocalSlurm, t
 
 
 @pytest.mark.slow
-def test_study_runner_dispatches_slurm_environments(slurm_cluster: LocalSlurm, tmp_path: Path) -> None:
+def test_study_runner_dispatches_slurm_environments(
+    slurm_cluster: LocalSlurm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from nnperf.experiments.runner import run_study
 
     slurm = f"partition: {slurm_cluster.partition}, cpus_per_task: 1, mem: 1G"
@@ -269,6 +271,10 @@ def test_study_runner_dispatches_slurm_environments(slurm_cluster: LocalSlurm, t
     assert store.load().warnings == []  # the executor's slurm/ folder belongs to the store
     again = run_study(study, store, machine_if_missing=False)
     assert (again.ran, again.skipped_done) == (0, 2)
+    from nnperf.cli.main import main
+
+    assert main(["study", "status", str(store.root)]) == 0
+    assert "Slurm: 2 submitted case(s), 0 not recorded yet" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -33,6 +33,12 @@ def add_study(sub: argparse._SubParsersAction) -> None:
     merge.add_argument("sources", nargs="+", help="result stores to merge")
     merge.add_argument("--output", "-o", required=True, help="the merged store (may exist)")
     merge.set_defaults(run=run_merge)
+    status = ssub.add_parser("status", help="cases recorded in a store, and the state of its Slurm jobs")
+    status.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="a results store")
+    status.set_defaults(run=run_status)
+    cancel = ssub.add_parser("cancel", help="cancel a store's Slurm jobs that have not finished (scancel)")
+    cancel.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="a results store")
+    cancel.set_defaults(run=run_cancel)
     export = ssub.add_parser("export", help="all case records as one table: CSV or Parquet")
     export.add_argument("results", help="a results store")
     export.add_argument("--output", "-o", required=True, help="a .csv or .parquet file")
@@ -91,6 +97,46 @@ def run_merge(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(report.text())
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from nnperf.experiments.slurm import SLURM_DIR, SlurmExecutor
+    from nnperf.experiments.store import ResultStore
+
+    store = ResultStore(args.results)
+    contents = store.load()
+    for w in contents.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    counts = Counter(
+        (c.get("case", {}).get("environment", "?"), c.get("status", "?")) for c in contents.cases
+    )
+    print(f"{args.results}: {len(contents.cases)} case record(s)")
+    for (env, status), n in sorted(counts.items()):
+        print(f"  {env:<20} {status:<7} {n}")
+    if (Path(args.results) / SLURM_DIR).is_dir():
+        states = SlurmExecutor(store).status()
+        pending = [s for s in states.values() if s.state not in ("ok", "failed")]
+        print(f"Slurm: {len(states)} submitted case(s), {len(pending)} not recorded yet")
+        for s in pending:
+            print(f"  {s.case_id}  job {s.job}  {s.state}  {s.detail}".rstrip())
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nnperf.experiments.slurm import SLURM_DIR, SlurmExecutor, check_slurm
+    from nnperf.experiments.store import ResultStore
+
+    if not (Path(args.results) / SLURM_DIR).is_dir():
+        raise UsageError(f"{args.results!r} has no Slurm jobs: local cases stop with the study (Ctrl-C)")
+    check_slurm()
+    cancelled = SlurmExecutor(ResultStore(args.results)).cancel()
+    print(f"cancelled {len(cancelled)} Slurm task(s): a study waiting on them records them as failed")
     return 0
 
 
