@@ -125,3 +125,31 @@ def test_bad_spec_is_refused_before_any_case(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "axes.batch" in err and err.strip().count("\n") == 0
     assert not results.exists()
+
+
+@pytest.mark.slow
+def test_profiled_study_stores_traces_and_the_report_analyses_them(tmp_path: Path) -> None:
+    spec = _write_spec(
+        tmp_path / "profiled.yaml",
+        f"""
+name: profiled
+models:
+  - {{name: "{TINY}", input: 3x16x16, label: tiny}}
+axes:
+  mode: [train]
+  batch: [2]
+run: {{warmup: 1, min_iters: 2, min_time_s: 0, profile: true}}
+""",
+    )
+    results = tmp_path / "results"
+    proc = _study(str(spec), "--results", str(results), cwd=tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    (record,) = _cases(results).values()
+    trace = results / "traces" / f"{record['case']['id']}@{record['case']['fingerprint']}.json"
+    assert json.loads(trace.read_text())["traceEvents"]
+    assert record["ops"]["ops"]  # the per-op breakdown of the same profiled steps
+    md = (results / "report" / "report.md").read_text()
+    section = md.split("## Trace analysis", 1)[1].split("\n## ", 1)[0]
+    assert "Trace of tiny train b2" in section and "Critical path" in section
+    assert "not part of a results store" not in md  # traces/ and report/ belong to the store

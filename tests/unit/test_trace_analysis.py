@@ -24,9 +24,10 @@ from nnperf.analysis.trace import (
     profiler_name,
     trace_from_dict,
 )
-from nnperf.cli.trace_cmd import add_trace, short_name, trace_section
+from nnperf.cli.trace_cmd import add_trace
 from nnperf.errors import UsageError
 from nnperf.records.static_profile import OpRecord
+from nnperf.report.trace_view import short_name, trace_section
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 GPU_TRACE = TRACES / "gpu_handwritten.json"

@@ -22,17 +22,24 @@ def run_case(payload: dict[str, Any], store_root: str) -> int:
     from nnperf.records.measurement import Measurement, RunSpec
 
     spec = RunSpec.from_dict(payload["spec"])
+    store = ResultStore(store_root)
+    trace = None
+    if payload.get("profile"):  # the profiler's trace goes into the store beside the record, for the report
+        case = payload["case"]
+        trace = store.trace_path(case["id"], case["fingerprint"])
+        trace.parent.mkdir(parents=True, exist_ok=True)
     try:
         m = measure(
             spec,
             input=tuple(payload["input"]) if payload.get("input") else None,
             profile=bool(payload.get("profile")),
+            trace_path=trace,
         )
     except NnperfError as exc:  # a setting this machine cannot run (e.g. cuda without a GPU): a failed case
         m = Measurement(spec=spec, status="failed", failed_stage="validate", error=str(exc))
     record = m.to_dict()
     record["case"] = payload["case"]
-    ResultStore(store_root).write_case(record)
+    store.write_case(record)
     return 0 if m.ok else 1
 
 

@@ -36,6 +36,7 @@ SPEC_NAME = "study.yaml"
 CASES, MACHINES, MODELS = "cases", "machines", "models"
 SLURM_DIR = "slurm"  # the Slurm executor's job scripts, payloads and logs (nnperf.experiments.slurm)
 REPORT_DIR = "report"  # where `nnperf study run` writes the report by default
+TRACES = "traces"  # profiler traces of profiled cases (Chrome/Perfetto JSON), named like their case records
 
 # A name that is safe as (part of) a file name everywhere: no separators, no '@' (it splits case files), and
 # no leading dot (dot files are the temporary files of interrupted writes).
@@ -126,6 +127,13 @@ class ResultStore:
         _check_name(fingerprint, "machine fingerprint")
         return self.root / CASES / f"{case_id}@{fingerprint}.json"
 
+    def trace_path(self, case_id: str, fingerprint: str) -> Path:
+        """Where a profiled case's trace goes: ``traces/<case id>@<fingerprint>.json``."""
+        return self.root / TRACES / self.case_path(case_id, fingerprint).name
+
+    def trace_files(self) -> list[Path]:
+        return sorted((self.root / TRACES).glob("*.json")) if (self.root / TRACES).is_dir() else []
+
     def machine_path(self, fingerprint: str) -> Path:
         return self.root / MACHINES / f"{_check_name(fingerprint, 'machine fingerprint')}.json"
 
@@ -208,7 +216,7 @@ class ResultStore:
             return out
         if not self.root.is_dir():
             raise UsageError(f"results store {str(self.root)!r} is a file, not a directory: give a directory")
-        known = {SPEC_NAME, CASES, MACHINES, MODELS, SLURM_DIR, REPORT_DIR}
+        known = {SPEC_NAME, CASES, MACHINES, MODELS, SLURM_DIR, REPORT_DIR, TRACES}
         for entry in sorted(self.root.iterdir()):
             if entry.name not in known:
                 out.warnings.append(_stray(entry))

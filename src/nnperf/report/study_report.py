@@ -68,6 +68,8 @@ class ReportInput:
     statics: dict[str, dict[str, Any]] = field(default_factory=dict)  # by store key
     spec: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # Trace analyses of profiled cases: (what the trace is of, nnperf.analysis.trace.TraceReport).
+    traces: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -1350,6 +1352,32 @@ def _section_warnings(study: Study) -> list[Block]:
     return blocks
 
 
+def _section_traces(study: Study) -> list[Block]:
+    """Where the time of each profiled case goes (nnperf trace), converted to this report's blocks."""
+    if not study.data.traces:
+        return [
+            Text(
+                "No profiler trace in the store: set `run: {profile: true}` in the study to record one per case "
+                "(then `nnperf trace` analyses each: time per thread and stream, stalls, critical path)."
+            )
+        ]
+    from nnperf.report import trace_view
+
+    blocks: list[Block] = []
+    for label, report in study.data.traces:
+        blocks.append(Subheading(f"Trace of {label}"))
+        for b in trace_view.report_blocks(report):
+            if isinstance(b, trace_view.Heading):
+                blocks.append(Subheading(f"{label}: {b.text}"))
+            elif isinstance(b, trace_view.Para):
+                blocks.append(Text(b.text))
+            elif isinstance(b, trace_view.Items):
+                blocks.append(Bullets(list(b.items)))
+            else:
+                blocks.append(Table(list(b.headers), [list(r) for r in b.rows]))
+    return blocks
+
+
 SectionBuilder = Callable[[Study], list[Block]]
 # The report's sections in order: (anchor, title, builder). Extend here, not with if/elif on names.
 SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
@@ -1361,6 +1389,7 @@ SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
     ("roofline", "Roofline", _section_roofline),
     ("comparison", "Environment comparison", _section_comparison),
     ("scaling", "Scaling", _section_scaling),
+    ("traces", "Trace analysis", _section_traces),
     ("discussion", "Discussion", _section_discussion),
     ("warnings", "Data quality and warnings", _section_warnings),
 )
