@@ -97,7 +97,7 @@ models:
   - {{name: "{TINY}", input: 3x16x16, label: tiny}}
 axes:
   batch: [2]
-run: {{warmup: 1, min_iters: 2, min_time_s: 0, timeout_s: 25}}
+run: {{warmup: 1, min_iters: 2, min_time_s: 0, timeout_s: 15}}
 """,
     )
     results = tmp_path / "results"
@@ -109,7 +109,7 @@ run: {{warmup: 1, min_iters: 2, min_time_s: 0, timeout_s: 25}}
     assert by_model["tiny"]["status"] == "ok"
     assert by_model["crash"]["status"] == "failed" and "SIGSEGV" in by_model["crash"]["error"]
     assert by_model["huge"]["status"] == "failed" and by_model["huge"]["error"].startswith("out of memory")
-    assert by_model["sleepy"]["status"] == "failed" and "timed out after 25 s" in by_model["sleepy"]["error"]
+    assert by_model["sleepy"]["status"] == "failed" and "timed out after 15 s" in by_model["sleepy"]["error"]
     assert "1 ok, 3 failed" in out
     # Running again skips them all; --retry-failed runs the failed ones again.
     proc = _study(str(spec), "--results", str(results), "--no-report", cwd=tmp_path)
@@ -149,6 +149,9 @@ run: {{warmup: 1, min_iters: 2, min_time_s: 0, profile: true}}
     trace = results / "traces" / f"{record['case']['id']}@{record['case']['fingerprint']}.json"
     assert json.loads(trace.read_text())["traceEvents"]
     assert record["ops"]["ops"]  # the per-op breakdown of the same profiled steps
+    # The case took its prediction from the study's stored static analysis instead of analysing again.
+    assert record["memory"]["predicted_method"].endswith("stored")
+    assert record["flops"]["predicted"] == record["flops"]["counted"]
     md = (results / "report" / "report.md").read_text()
     section = md.split("## Trace analysis", 1)[1].split("\n## ", 1)[0]
     assert "Trace of tiny train b2" in section and "Critical path" in section

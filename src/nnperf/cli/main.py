@@ -30,10 +30,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def _add_model_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     """The model and its input, as every command that analyses a model takes them."""
     p.add_argument(
-        "model", help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory"
+        "model",
+        nargs="?" if optional else None,
+        help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory",
     )
     p.add_argument("--batch", "-b", type=_positive_int, default=1, help="batch size (default 1)")
     shape = p.add_mutually_exclusive_group()
@@ -208,7 +210,6 @@ DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("summary", "gpt2", "--batch", "4", "--seq", "128", "--mode", "train", "--depth", "1"),
     ("machine", "--quick"),
     ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
-    ("bench", "resnet18", "--mode", "train", "--batch", "16", "--iters", "5", "--warmup", "2"),
     ("study", "run", "--demo", "--results", "demo-out/results"),
 )
 
@@ -229,7 +230,7 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         description="Estimated roofline: FLOPs and minimum bytes from the static analysis, placed under the "
         "compute roof of the dtype and the bandwidth roof of a memory level of a machine profile.",
     )
-    _add_model_args(p)
+    _add_model_args(p, optional=True)  # `nnperf roofline --kernels` places calibration kernels, no model
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: also picks the roof")
     p.add_argument("--mode", default="infer", help="infer (default) or train: which pass the points cover")
     p.add_argument(
@@ -242,6 +243,9 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         "--memory-level", default="dram", help="bandwidth roof the points are placed under (default dram)"
     )
     p.add_argument("--output", "-o", help="also write the chart: a .png, .svg or .html file")
+    from nnperf.cli.kernels_cmd import add_kernels_args
+
+    add_kernels_args(p)
     measured = p.add_mutually_exclusive_group()
     measured.add_argument(
         "--measure",
@@ -255,12 +259,18 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_roofline(args: argparse.Namespace) -> int:
+    if args.kernels:
+        from nnperf.cli.kernels_cmd import run_kernels
+
+        return run_kernels(args)
     from nnperf.analysis.roofline import ceilings_from_profile
     from nnperf.analysis.roofline_points import LEVELS, MEMORY_LEVELS, roofline_points, select_roofs
     from nnperf.errors import UsageError
     from nnperf.report.roofline_chart import CHART_SUFFIXES, roofline_table, write_chart
 
     # Cheap checks first: a typo must not cost a model analysis or a machine measurement.
+    if not args.model:
+        raise UsageError("give a MODEL to place on the roofline, or --kernels for the calibration kernels")
     if args.level not in LEVELS:
         raise UsageError(f"unknown roofline level {args.level!r}: use one of {', '.join(LEVELS)}")
     if args.memory_level not in MEMORY_LEVELS:

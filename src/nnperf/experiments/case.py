@@ -28,12 +28,19 @@ def run_case(payload: dict[str, Any], store_root: str) -> int:
         case = payload["case"]
         trace = store.trace_path(case["id"], case["fingerprint"])
         trace.parent.mkdir(parents=True, exist_ok=True)
+    prediction = None
+    if payload.get("static"):  # the study's stored static analysis of this model and input: not redone here
+        try:
+            prediction = json.loads(Path(payload["static"]).read_text())
+        except (OSError, ValueError):
+            prediction = None  # measure() analyses the model itself
     try:
         m = measure(
             spec,
             input=tuple(payload["input"]) if payload.get("input") else None,
             profile=bool(payload.get("profile")),
             trace_path=trace,
+            prediction=prediction,
         )
     except NnperfError as exc:  # a setting this machine cannot run (e.g. cuda without a GPU): a failed case
         m = Measurement(spec=spec, status="failed", failed_stage="validate", error=str(exc))

@@ -82,9 +82,10 @@ def _failure_reason(returncode: int | None, timed_out: bool, timeout_s: float, s
 
 
 def _static_key(case: Any) -> str:
+    """What the static analysis depends on: model, input, dtype, autocast and optimizer (not threads, data...)."""
     s = case.spec
     shape = "x".join(map(str, case.model.input)) if case.model.input else "-"
-    return f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}"
+    return f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}|ac{s.autocast}|opt{s.optimizer}"
 
 
 def _store_static(store: Any, case: Any, result: StudyResult) -> None:
@@ -103,6 +104,7 @@ def _store_static(store: Any, case: Any, result: StudyResult) -> None:
             dtype=s.dtype,
             mode="train",
             optimizer=s.optimizer,
+            autocast=s.autocast,
         )
     except NnperfError as exc:
         result.warnings.append(f"no static analysis for {key}: {exc}")
@@ -137,7 +139,9 @@ def run_case_process(
     """Run one case in a child process; returns (status, error). Writes a failed record if the child could not."""
     from nnperf.records.measurement import Measurement
 
+    static = store.static_path(_static_key(case))
     payload = {
+        "static": str(static) if static.is_file() else None,
         "spec": case.spec.to_dict(),
         "input": list(case.model.input) if case.model.input else None,
         "profile": study.run.profile,

@@ -235,6 +235,7 @@ def measure(
     profile: bool = False,
     trace_path: str | Path | None = None,
     predict: bool = True,
+    prediction: dict[str, Any] | None = None,
     count: bool = True,
     peaks: bool = True,
     data_root: str | Path | None = None,
@@ -244,7 +245,8 @@ def measure(
     """Measure ``spec`` (see the module docstring); returns a Measurement, failed or not.
 
     ``module`` is an ``nn.Module`` to measure instead of a registered name (then give ``input``, the shape of
-    one sample). Raises :class:`UsageError` for bad settings before anything runs; any failure after that is
+    one sample). ``prediction`` is the static analysis of the same model and input already made (a
+    ``StaticSummary.to_dict()``, as a study stores it), used instead of analysing the model again. Raises :class:`UsageError` for bad settings before anything runs; any failure after that is
     recorded in the returned Measurement (``status == "failed"``).
     """
     import torch
@@ -278,7 +280,9 @@ def measure(
             if spec.channels_last:
                 m.notes.append("channels_last: model and image batches in NHWC memory format")
 
-            if predict:
+            if prediction is not None:
+                _prediction_from_dict(m, spec, prediction)
+            elif predict:
                 stage = "predict"
                 _predict(m, spec, module, input)
 
@@ -466,6 +470,19 @@ def _predict(m: Measurement, spec: RunSpec, module: Any, input: Any) -> None:
         m.flops["predicted"] = s.inference.flops
         m.memory["predicted_peak_bytes"] = s.memory.peak_infer
     m.memory["predicted_method"] = f"nnperf static analysis ({s.profile.tensor_mode} tensors)"
+
+
+def _prediction_from_dict(m: Measurement, spec: RunSpec, data: dict[str, Any]) -> None:
+    """The predicted FLOPs and memory peak from a stored static analysis (both passes are always in it)."""
+    if spec.mode == "train":
+        by_phase = {p: data["training"][p]["flops"] for p in ("forward", "loss", "backward", "optimizer")}
+        m.flops["predicted"] = sum(by_phase.values())
+        m.flops["predicted_by_phase"] = by_phase
+        m.memory["predicted_peak_bytes"] = data["memory"]["peak_train"]
+    else:
+        m.flops["predicted"] = data["inference"]["flops"]
+        m.memory["predicted_peak_bytes"] = data["memory"]["peak_infer"]
+    m.memory["predicted_method"] = f"nnperf static analysis ({data.get('tensor_mode', '?')} tensors), stored"
 
 
 def _start_region(stack: ExitStack, device: Any, perf: bool, clock: Callable[[], float]) -> dict[str, Any]:

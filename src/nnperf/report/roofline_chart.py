@@ -124,25 +124,31 @@ def _roof_text(roof: ComputeRoof | BandwidthRoof) -> str:
     return f"{roof.level.upper()} {roof.source} ({roof.kernel}) {roof.bytes_per_s / 1e9:.4g} GB/s"
 
 
+def _sources(r: RooflinePoints) -> set[str]:
+    return {p.source for p in r.points} or {"estimated"}
+
+
 def _title(r: RooflinePoints) -> str:
     depth = f" depth {r.depth}" if r.depth is not None else ""
-    what = "estimated and measured" if r.kind == "measured" else "estimated"
+    what = " and ".join(sorted(_sources(r)))  # "estimated", "measured" or "estimated and measured"
     return f"{r.model}: {what} roofline, {r.level} level{depth} ({r.dtype}, {r.memory_level.upper()})"
 
 
 def _header_lines(r: RooflinePoints) -> list[str]:
-    return [
+    lines = [
         _title(r),
         f"roofs: {_roof_text(r.compute_roof)}; {_roof_text(r.bandwidth_roof)}; "
         f"ridge {r.ridge_flops_per_byte:.3g} FLOP/B",
-        "estimated points: FLOPs and minimum bytes as counted, time at the roof = max(FLOPs/peak, bytes/bandwidth)",
-    ] + (
-        [
-            "measured points: the same counted FLOPs and bytes over the measured time, drawn at the achieved FLOP/s"
-        ]
-        if r.kind == "measured"
-        else []
-    )
+    ]
+    if "estimated" in _sources(r):
+        lines.append(
+            "estimated points: FLOPs and minimum bytes as counted, time at the roof = max(FLOPs/peak, bytes/bandwidth)"
+        )
+    if "measured" in _sources(r):
+        lines.append(
+            "measured points: counted FLOPs and bytes over the measured time, drawn at the achieved FLOP/s"
+        )
+    return lines
 
 
 def _sections(r: RooflinePoints) -> list[tuple[str, list[RooflinePoint]]]:
