@@ -118,6 +118,13 @@ def point_cells(p: RooflinePoint) -> dict[str, str]:
     }
 
 
+def _point_label(p: RooflinePoint, cells: dict[str, str]) -> str:
+    """A chart label: a measured point says how close to its roof it got, an estimated one its time share."""
+    if p.source == "measured" and p.efficiency is not None:
+        return f"{cells['point']} {cells['efficiency']} of roof"
+    return f"{cells['point']} {cells['share']}"
+
+
 def _roof_text(roof: ComputeRoof | BandwidthRoof) -> str:
     if hasattr(roof, "dtype"):
         return f"{roof.dtype} {roof.source} {roof.flops_per_s / 1e9:.4g} GFLOP/s"
@@ -362,7 +369,7 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
             cells = point_cells(p)
             dx, dy, ha = offsets[i]
             ax.annotate(
-                f"{cells['point']} {cells['share']}",
+                _point_label(p, cells),
                 (p.intensity_flops_per_byte, p.y_flops_per_s),
                 xytext=(dx, dy),
                 ha=ha,
@@ -383,7 +390,9 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
             handles.append(
                 Line2D([], [], marker=markers.get(g, "o"), linestyle="", color="#7f7f7f", label=f"by {g}")
             )
-    handles.append(Line2D([], [], linestyle="", label="marker area: share of the time of its pass"))
+    handles.append(
+        Line2D([], [], linestyle="", label="marker area: share of the time of its pass")
+    )
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     fig.savefig(path, format=path.suffix.lower().lstrip("."))
 
@@ -530,7 +539,7 @@ def roofline_svg(r: RooflinePoints, width: int = 960, height: int = 600) -> str:
             )
             label = (
                 f'{leader}<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}">'
-                f"{_esc(cells['point'])} {cells['share']}</text>"
+                f"{_esc(_point_label(p, cells))}</text>"
             )
         out.append(
             f'<g class="point"><title>{_esc(tip)}</title>{shape} class="pt" fill="{colour}" '
