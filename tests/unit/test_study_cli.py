@@ -46,3 +46,18 @@ def test_export_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.read_text().splitlines()
     assert len(lines) == 4 and "step_time_s.median" in lines[0]
     assert main(["study", "export", str(root), "-o", str(tmp_path / "cases.xlsx")]) == 2
+
+
+def test_progress_lines_with_eta_and_a_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from nnperf.cli.study_cmd import _Progress
+
+    lines = _Progress()
+    lines.tty = False
+    lines("running resnet18 train b8 fp32 [1-thread]", 1, 4, 75.0)
+    assert "[1/4, ETA 1m15s] running resnet18" in capsys.readouterr().err
+    bar = _Progress()
+    bar.tty = True
+    for done in range(4):
+        bar("running a case", done, 3, 10.0)
+    bar.close()
+    assert "3/3" in capsys.readouterr().err  # rich's bar, ended at 3 of 3

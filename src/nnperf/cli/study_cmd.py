@@ -55,14 +55,42 @@ def add_report(sub: argparse._SubParsersAction) -> None:
 
 
 class _Progress:
-    """One line per event on stderr (a rich bar when stderr is a terminal), with the ETA."""
+    """A rich progress bar with the ETA on a terminal; one line per event on stderr otherwise (logs, CI)."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
+        self._bar = None
+        self._task = None
 
     def __call__(self, message: str, done: int, total: int, eta: float | None) -> None:
-        eta_text = f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None and done < total else ""
-        print(f"[{done}/{total}{eta_text}] {message}", file=sys.stderr, flush=True)
+        if not self.tty:
+            eta_text = (
+                f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None and done < total else ""
+            )
+            print(f"[{done}/{total}{eta_text}] {message}", file=sys.stderr, flush=True)
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(message, total=total)
+        self._bar.update(self._task, completed=done, total=total, description=message[:80])
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def run_study_cmd(args: argparse.Namespace) -> int:
@@ -75,7 +103,11 @@ def run_study_cmd(args: argparse.Namespace) -> int:
     study = demo_spec() if args.demo else load_spec(args.spec)
     store = ResultStore(args.results)
     print(f"study {study.name!r} into {args.results}", file=sys.stderr)
-    result = run_study(study, store, retry_failed=args.retry_failed, progress=_Progress())
+    progress = _Progress()
+    try:
+        result = run_study(study, store, retry_failed=args.retry_failed, progress=progress)
+    finally:
+        progress.close()
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for s in result.skipped_other:
