@@ -86,10 +86,13 @@ def test_sweep_breakpoints_match_sysfs_caches(quick_result: tuple[dict, float, d
             f"(ratio {bp['ratio']:.2f}, drop {bp['drop']:.2f}x)"
         )
     failures = mismatches(sweep["breakpoints"], caches)
-    if failures:
+    for attempt in range(2):
+        if not failures:
+            break
         # This VM is shared: a neighbour's burst can blur one level's edge (L2 -> L3 costs only ~1.2x here).
-        # One independent re-measurement, denser and on one core, must then agree on every level.
-        print(f"first sweep disagreed ({'; '.join(failures)}); measuring once more at 1 thread")
+        # An independent re-measurement, denser and on one core, must then agree on every level by itself
+        # (at most two more).
+        print(f"sweep disagreed ({'; '.join(failures)}); measuring again at 1 thread ({attempt + 1}/2)")
         again = sweep_mod.measure_sweep(
             sweep_mod.sweep_sizes(8 * 2**10, 8 * max(caches.values()), 4),
             threads=1,
