@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from nnperf import __version__
+from nnperf.cli.args import positive_int
 from nnperf.errors import NnperfError
 
 FORMATS = ("table", "torchsummary", "tree", "json", "csv")
@@ -20,16 +21,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def _add_model_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     """The model and its input, as every command that analyses a model takes them."""
     p.add_argument(
@@ -37,12 +28,12 @@ def _add_model_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
         nargs="?" if optional else None,
         help="a name from `nnperf models`, a config.json path, file.py:factory or pkg.mod:factory",
     )
-    p.add_argument("--batch", "-b", type=_positive_int, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", "-b", type=positive_int, default=1, help="batch size (default 1)")
     shape = p.add_mutually_exclusive_group()
     shape.add_argument(
         "--input", "-i", help="per-sample input shape, e.g. 3x224x224 (vision and custom models)"
     )
-    shape.add_argument("--seq", type=_positive_int, help="tokens per sample (language models, default 128)")
+    shape.add_argument("--seq", type=positive_int, help="tokens per sample (language models, default 128)")
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
@@ -371,7 +362,7 @@ def _roofline_profile(path: str | None):
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     from nnperf.cli.bench_cmd import add_bench
 
-    add_bench(sub, _add_model_args, _positive_int)
+    add_bench(sub, _add_model_args, positive_int)
 
 
 def _add_study(sub: argparse._SubParsersAction) -> None:

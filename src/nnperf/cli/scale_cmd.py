@@ -7,17 +7,8 @@ import argparse
 import json
 import sys
 
+from nnperf.cli.args import positive_int
 from nnperf.errors import UsageError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def add_scale(sub: argparse._SubParsersAction) -> None:
@@ -34,14 +25,14 @@ def add_scale(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch",
         "-b",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="the fixed batch (default 1; with --ddp: per rank for weak scaling, global for strong, "
         "default 8)",
     )
     shape = p.add_mutually_exclusive_group()
     shape.add_argument("--input", "-i", help="per-sample input shape, e.g. 3x224x224")
-    shape.add_argument("--seq", type=_positive_int, help="tokens per sample (language models)")
+    shape.add_argument("--seq", type=positive_int, help="tokens per sample (language models)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--threads", metavar="LIST", help="intra-op thread counts, e.g. 1,2,4 (strong scaling)")
     what.add_argument("--batch-sweep", metavar="LIST", help="batch sizes, e.g. 1,2,4,8,16,32 (throughput)")
@@ -59,16 +50,16 @@ def add_scale(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threads-per-rank",
-        type=_positive_int,
+        type=positive_int,
         help="with --ddp: intra-op threads per rank (default cores/N)",
     )
     p.add_argument(
-        "--sweep-threads", type=_positive_int, help="with --batch-sweep: intra-op threads (default PyTorch's)"
+        "--sweep-threads", type=positive_int, help="with --batch-sweep: intra-op threads (default PyTorch's)"
     )
     p.add_argument(
-        "--iters", type=_positive_int, default=10, help="minimum timed steps per point (default 10)"
+        "--iters", type=positive_int, default=10, help="minimum timed steps per point (default 10)"
     )
-    p.add_argument("--warmup", type=_positive_int, default=3, help="warm-up steps per point (default 3)")
+    p.add_argument("--warmup", type=positive_int, default=3, help="warm-up steps per point (default 3)")
     p.add_argument("--min-time", type=float, default=1.0, help="minimum timed seconds per point (default 1)")
     p.add_argument("--tolerance", type=float, default=0.05, help="batch saturation band (default 0.05 = 5%%)")
     p.add_argument("--format", "-f", choices=("table", "json", "markdown"), default="table")

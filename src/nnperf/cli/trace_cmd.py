@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nnperf.cli.args import positive_int
 from nnperf.errors import UsageError
 
 if TYPE_CHECKING:
@@ -20,14 +21,6 @@ FORMATS: tuple[str, ...] = ("table", "json", "html")
 
 
 # ---- command -------------------------------------------------------------------------------------------------
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def add_trace(sub: argparse._SubParsersAction) -> None:
@@ -43,16 +36,18 @@ def add_trace(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("traces", nargs="+", metavar="TRACE.json", help="trace file(s), .json or .json.gz")
     p.add_argument("--steps", action="store_true", help="also list every step")
-    p.add_argument("--top", type=_positive, default=10, help="rows of the top-op and top-kernel tables (10)")
+    p.add_argument(
+        "--top", type=positive_int, default=10, help="rows of the top-op and top-kernel tables (10)"
+    )
     p.add_argument("--format", "-f", choices=FORMATS, default="table")
     p.add_argument("--output", "-o", help="write the output to this file instead of printing it")
     costs = p.add_argument_group("static costs (FLOPs, intensity and roofline class of the top ops)")
     costs.add_argument(
         "--model", help="the traced model (a name from `nnperf models`, config.json, file.py:fn)"
     )
-    costs.add_argument("--batch", "-b", type=_positive, default=1, help="its batch size (default 1)")
+    costs.add_argument("--batch", "-b", type=positive_int, default=1, help="its batch size (default 1)")
     costs.add_argument("--input", "-i", help="per-sample input shape, e.g. 3x224x224")
-    costs.add_argument("--seq", type=_positive, help="tokens per sample (language models)")
+    costs.add_argument("--seq", type=positive_int, help="tokens per sample (language models)")
     costs.add_argument("--mode", choices=("infer", "train"), default="train", help="what a step ran (train)")
     costs.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16: the costs and the roof")
     costs.add_argument(

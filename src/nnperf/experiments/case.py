@@ -15,6 +15,31 @@ from pathlib import Path
 from typing import Any
 
 
+def static_key(case: Any) -> str:
+    """What the static analysis depends on: model, input, dtype, autocast and optimizer (not threads, data...)."""
+    s = case.spec
+    shape = "x".join(map(str, case.model.input)) if case.model.input else "-"
+    return f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}|ac{s.autocast}|opt{s.optimizer}"
+
+
+def case_payload(case: Any, study: Any, fingerprint: str, static: Path | None = None) -> dict[str, Any]:
+    """What this module reads for one case (``static``: the study's stored static analysis of its model)."""
+    return {
+        "static": str(static) if static is not None and static.is_file() else None,
+        "spec": case.spec.to_dict(),
+        "input": list(case.model.input) if case.model.input else None,
+        "profile": study.run.profile,
+        "case": {
+            "id": case.id,
+            "study": study.name,
+            "environment": case.environment.name,
+            "model": case.model.label,
+            "fingerprint": fingerprint,
+            "repetition": case.repetition,
+        },
+    }
+
+
 def run_case(payload: dict[str, Any], store_root: str) -> int:
     from nnperf.errors import NnperfError
     from nnperf.experiments.store import ResultStore

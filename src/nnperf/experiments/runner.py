@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nnperf.errors import NnperfError
+from nnperf.experiments.case import case_payload, static_key
 
 Progress = Callable[[str, int, int, float | None], None]  # (message, done, total, eta seconds)
 
@@ -81,15 +82,8 @@ def _failure_reason(returncode: int | None, timed_out: bool, timeout_s: float, s
     return f"the case process exited with status {returncode} without a record: {last[:300]}"
 
 
-def _static_key(case: Any) -> str:
-    """What the static analysis depends on: model, input, dtype, autocast and optimizer (not threads, data...)."""
-    s = case.spec
-    shape = "x".join(map(str, case.model.input)) if case.model.input else "-"
-    return f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}|ac{s.autocast}|opt{s.optimizer}"
-
-
 def _store_static(store: Any, case: Any, result: StudyResult) -> None:
-    key = _static_key(case)
+    key = static_key(case)
     if store.has_static(key):
         return
     from nnperf.static.summary import summarize
@@ -139,21 +133,7 @@ def run_case_process(
     """Run one case in a child process; returns (status, error). Writes a failed record if the child could not."""
     from nnperf.records.measurement import Measurement
 
-    static = store.static_path(_static_key(case))
-    payload = {
-        "static": str(static) if static.is_file() else None,
-        "spec": case.spec.to_dict(),
-        "input": list(case.model.input) if case.model.input else None,
-        "profile": study.run.profile,
-        "case": {
-            "id": case.id,
-            "study": study.name,
-            "environment": case.environment.name,
-            "model": case.model.label,
-            "fingerprint": fingerprint,
-            "repetition": case.repetition,
-        },
-    }
+    payload = case_payload(case, study, fingerprint, store.static_path(static_key(case)))
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(payload, f)
         payload_path = f.name

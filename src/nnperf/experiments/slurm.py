@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from nnperf.errors import NnperfError, UsageError
+from nnperf.experiments.case import case_payload, static_key
 
 __all__ = [
     "ACTIVE_STATES",
@@ -159,23 +160,6 @@ def sbatch_options(environment: Any, study: Any) -> list[str]:
     # A node failure ends the case (recorded as failed) rather than rerunning it unseen; one task per case.
     opts += ["--no-requeue", "--ntasks=1", "--nodes=1"]
     return opts
-
-
-def case_payload(case: Any, study: Any, fingerprint: str) -> dict[str, Any]:
-    """What ``nnperf.experiments.case`` reads: the same payload the local runner writes."""
-    return {
-        "spec": case.spec.to_dict(),
-        "input": list(case.model.input) if case.model.input else None,
-        "profile": study.run.profile,
-        "case": {
-            "id": case.id,
-            "study": study.name,
-            "environment": case.environment.name,
-            "model": case.model.label,
-            "fingerprint": fingerprint,
-            "repetition": case.repetition,
-        },
-    }
 
 
 @dataclass
@@ -396,7 +380,7 @@ class SlurmExecutor:
         folder = Path(
             tempfile.mkdtemp(prefix=f"{_UNSAFE.sub('_', environment.name)}-{stamp}-", dir=self._mkdir())
         )
-        payloads = [case_payload(c, study, fingerprint) for c in cases]
+        payloads = [case_payload(c, study, fingerprint, self.store.static_path(static_key(c))) for c in cases]
         for i, payload in enumerate(payloads):
             _write_json(folder / f"{i}.json", payload)
         store = str(Path(self.store.root).resolve())
