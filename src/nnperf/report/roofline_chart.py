@@ -390,9 +390,7 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
             handles.append(
                 Line2D([], [], marker=markers.get(g, "o"), linestyle="", color="#7f7f7f", label=f"by {g}")
             )
-    handles.append(
-        Line2D([], [], linestyle="", label="marker area: share of the time of its pass")
-    )
+    handles.append(Line2D([], [], linestyle="", label="marker area: share of the time of its pass"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     fig.savefig(path, format=path.suffix.lower().lstrip("."))
 
