@@ -461,28 +461,48 @@ def _predict(m: Measurement, spec: RunSpec, module: Any, input: Any) -> None:
     except Exception as exc:
         m.warnings.append(f"no static prediction: {_first_line(exc)}")
         return
-    if spec.mode == "train":
-        by_phase = {p: t.flops for p, t in s.training.items()}
-        m.flops["predicted"] = sum(by_phase.values())
-        m.flops["predicted_by_phase"] = by_phase
-        m.memory["predicted_peak_bytes"] = s.memory.peak_train
-    else:
-        m.flops["predicted"] = s.inference.flops
-        m.memory["predicted_peak_bytes"] = s.memory.peak_infer
-    m.memory["predicted_method"] = f"nnperf static analysis ({s.profile.tensor_mode} tensors)"
+    _set_prediction(
+        m,
+        spec,
+        {p: t.flops for p, t in s.training.items()},
+        s.inference.flops,
+        s.memory.peak_train,
+        s.memory.peak_infer,
+        f"nnperf static analysis ({s.profile.tensor_mode} tensors)",
+    )
 
 
 def _prediction_from_dict(m: Measurement, spec: RunSpec, data: dict[str, Any]) -> None:
     """The predicted FLOPs and memory peak from a stored static analysis (both passes are always in it)."""
+    _set_prediction(
+        m,
+        spec,
+        {p: data["training"][p]["flops"] for p in ("forward", "loss", "backward", "optimizer")},
+        data["inference"]["flops"],
+        data["memory"]["peak_train"],
+        data["memory"]["peak_infer"],
+        f"nnperf static analysis ({data.get('tensor_mode', '?')} tensors), stored",
+    )
+
+
+def _set_prediction(
+    m: Measurement,
+    spec: RunSpec,
+    train_flops_by_phase: dict[str, int],
+    infer_flops: int,
+    peak_train: int,
+    peak_infer: int,
+    method: str,
+) -> None:
+    """The prediction of the run's mode: the training step's FLOPs by phase and peak, or inference's."""
     if spec.mode == "train":
-        by_phase = {p: data["training"][p]["flops"] for p in ("forward", "loss", "backward", "optimizer")}
-        m.flops["predicted"] = sum(by_phase.values())
-        m.flops["predicted_by_phase"] = by_phase
-        m.memory["predicted_peak_bytes"] = data["memory"]["peak_train"]
+        m.flops["predicted"] = sum(train_flops_by_phase.values())
+        m.flops["predicted_by_phase"] = train_flops_by_phase
+        m.memory["predicted_peak_bytes"] = peak_train
     else:
-        m.flops["predicted"] = data["inference"]["flops"]
-        m.memory["predicted_peak_bytes"] = data["memory"]["peak_infer"]
-    m.memory["predicted_method"] = f"nnperf static analysis ({data.get('tensor_mode', '?')} tensors), stored"
+        m.flops["predicted"] = infer_flops
+        m.memory["predicted_peak_bytes"] = peak_infer
+    m.memory["predicted_method"] = method
 
 
 def _start_region(stack: ExitStack, device: Any, perf: bool, clock: Callable[[], float]) -> dict[str, Any]:

@@ -84,35 +84,25 @@ def columns(r: RooflinePoints) -> tuple[str, ...]:
 
 
 def point_cells(p: RooflinePoint) -> dict[str, str]:
-    """The formatted figures of a point, one per column: the only formatting the views use."""
-    if p.source == "measured":
-        return {
-            "point": point_name(p),
-            "FLOPs": fmt_flops(p.flops).strip(),
-            "bytes": fmt_bytes(p.bytes),
-            "FLOP/B": f"{p.intensity_flops_per_byte:.3g}",
-            "attainable": f"{p.attainable_flops_per_s / 1e9:.3g} GFLOP/s",
-            "achieved": "-"
-            if p.achieved_flops_per_s is None
-            else f"{p.achieved_flops_per_s / 1e9:.3g} GFLOP/s",
-            "efficiency": "-" if p.efficiency is None else f"{100 * p.efficiency:.1f}%",
-            "bound": p.bound,
-            "time": fmt_time(p.time_s),
-            "est. time": "-",
-            "share": f"{100 * p.time_share:.1f}%",
-            "what would move it": p.hint,
-        }
+    """The formatted figures of a point, one per column: the only formatting the views use.
+
+    Every point has every column (a table may mix estimated and measured points): a measured point's time is
+    measured and it has no estimated time; an estimated point has no achieved rate or efficiency.
+    """
+    measured = p.source == "measured"
+    achieved = p.achieved_flops_per_s if measured else None
+    efficiency = p.efficiency if measured else None
     return {
-        "achieved": "-",
-        "efficiency": "-",
-        "time": fmt_time(p.time_s) + " (est.)",
         "point": point_name(p),
         "FLOPs": fmt_flops(p.flops).strip(),
         "bytes": fmt_bytes(p.bytes),
         "FLOP/B": f"{p.intensity_flops_per_byte:.3g}",
         "attainable": f"{p.attainable_flops_per_s / 1e9:.3g} GFLOP/s",
+        "achieved": "-" if achieved is None else f"{achieved / 1e9:.3g} GFLOP/s",
+        "efficiency": "-" if efficiency is None else f"{100 * efficiency:.1f}%",
         "bound": p.bound,
-        "est. time": fmt_time(p.time_s),
+        "time": fmt_time(p.time_s) if measured else fmt_time(p.time_s) + " (est.)",
+        "est. time": "-" if measured else fmt_time(p.time_s),
         "share": f"{100 * p.time_share:.1f}%",
         "what would move it": p.hint,
     }
