@@ -41,9 +41,9 @@ def main() -> int:
     print(f"{'model':18} {'tool':10} {'wall (median)':>14} {'peak RSS':>10}  what it counts")
     for name, script in TORCHINFO.items():
         nn_cmd = [sys.executable, "-m", "nnperf", "summary", name, *NNPERF_ARGS[name], "--format", "json"]
-        (ti_wall, ti_rss, ti), (nn_wall, nn_rss, nn) = medians_interleaved(
-            [sys.executable, "-c", script], nn_cmd, args.repeat
-        )
+        ti_runs, nn_runs = medians_interleaved([sys.executable, "-c", script], nn_cmd, args.repeat)
+        ti_wall, ti_rss, ti = ti_runs.wall_s, ti_runs.max_rss_bytes, ti_runs.last
+        nn_wall, nn_rss, nn = nn_runs.wall_s, nn_runs.max_rss_bytes, nn_runs.last
         data = json.loads(nn.stdout)
         mult_adds = int(ti.stdout.strip().splitlines()[-1])
         print(

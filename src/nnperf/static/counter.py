@@ -17,6 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from nnperf.records.static_profile import OpRecord
 from nnperf.static.fast_meta import run_fast
 from nnperf.static.memory import LiveBytes
+from nnperf.static.meta_cache import MetaOutputCache
 from nnperf.static.registry import OpCall, _flat_tensors, formula_for
 
 # Bookkeeping ops of the profiler and autograd that do no work on tensors.
@@ -40,17 +41,20 @@ class CostCounter(TorchDispatchMode):
     """Records an :class:`OpRecord` for each op; optionally tracks live tensor memory.
 
     ``phase`` is set by the driver ("forward", "loss", "backward", "optimizer"); ``module`` is a callable
-    returning the current module path (see :class:`nnperf.static.scope.ModuleScope`).
+    returning the current module path (see :class:`nnperf.static.scope.ModuleScope`); ``cache`` memoizes
+    meta-kernel outputs (see :mod:`nnperf.static.meta_cache`).
     """
 
     def __init__(
         self,
         module: Callable[[], str] = lambda: "",
         live: LiveBytes | None = None,
+        cache: MetaOutputCache | None = None,
     ) -> None:
         super().__init__()
         self.module = module
         self.live = live
+        self.cache = cache
         self.phase = "forward"
         self.records: list[OpRecord] = []
         self.recording = True  # False: ops still run and memory is still tracked, but no record is kept
@@ -75,7 +79,7 @@ class CostCounter(TorchDispatchMode):
                 return r
         out = run_fast(func, args, kwargs)
         if out is None:
-            out = func(*args, **kwargs)
+            out = self.cache.run(func, args, kwargs) if self.cache is not None else func(*args, **kwargs)
         if not self.recording:
             if self.live is not None:
                 self.live.observe(_outputs(out), self.phase)

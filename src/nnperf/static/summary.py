@@ -29,6 +29,7 @@ from nnperf.records.static_profile import PHASES, MemoryBreakdown, ModuleCall, O
 from nnperf.static import aggregate
 from nnperf.static.counter import CostCounter
 from nnperf.static.memory import LiveBytes, SavedForBackward, storage_bytes
+from nnperf.static.meta_cache import MetaOutputCache
 from nnperf.static.optimizers import OPTIMIZERS, default_optimizer, make_optimizer
 from nnperf.static.params import count_parameters
 from nnperf.static.scope import ModuleScope
@@ -63,7 +64,9 @@ def _autocast(device: torch.device, dtype: str | None) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=DTYPES[dtype])
 
 
-def _inference_pass(workload: Any, device: torch.device, autocast: str | None = None) -> _Pass:
+def _inference_pass(
+    workload: Any, device: torch.device, autocast: str | None = None, cache: MetaOutputCache | None = None
+) -> _Pass:
     model = workload.model
     model.eval()
     args, kwargs = workload.make_inputs(device, train=False)
@@ -71,7 +74,7 @@ def _inference_pass(workload: Any, device: torch.device, autocast: str | None = 
     baseline = storage_bytes(fixed)
     live = LiveBytes(exclude=fixed)
     scope = ModuleScope(model)
-    counter = CostCounter(scope.current, live)
+    counter = CostCounter(scope.current, live, cache)
     with scope, torch.inference_mode(), counter:
         counter.set_phase("forward")
         with _autocast(device, autocast):
@@ -85,7 +88,13 @@ def _inference_pass(workload: Any, device: torch.device, autocast: str | None = 
     )
 
 
-def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast: str | None = None) -> _Pass:
+def _training_pass(
+    workload: Any,
+    device: torch.device,
+    optimizer: str,
+    autocast: str | None = None,
+    cache: MetaOutputCache | None = None,
+) -> _Pass:
     model = workload.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -96,7 +105,7 @@ def _training_pass(workload: Any, device: torch.device, optimizer: str, autocast
     live = LiveBytes(exclude=fixed)
     saved = SavedForBackward(exclude=fixed)
     scope = ModuleScope(model, record_calls=False)
-    counter = CostCounter(scope.current, live)
+    counter = CostCounter(scope.current, live, cache)
     with scope, counter:
         for p in params:  # opt.zero_grad(set_to_none=True), without the torch._dynamo import it triggers
             p.grad = None
@@ -180,8 +189,10 @@ def _optimizer_step(
 def _run(workload: Any, tensor_mode: str, optimizer: str, autocast: str | None) -> tuple[_Pass, _Pass]:
     if tensor_mode != "fake":
         device = torch.device(tensor_mode)
-        return _inference_pass(workload, device, autocast), _training_pass(
-            workload, device, optimizer, autocast
+        # one memo for both passes: the training forward repeats the inference pass's ops
+        cache = MetaOutputCache() if tensor_mode == "meta" else None
+        return _inference_pass(workload, device, autocast, cache), _training_pass(
+            workload, device, optimizer, autocast, cache
         )
     fake_mode = _to_fake(workload.model)
     device = torch.device("cpu")
