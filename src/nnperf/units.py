@@ -25,3 +25,30 @@ def fmt_bytes(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {prefix}B"
     return f"{n:g} B"
+
+
+def _missing(x: float | None) -> bool:
+    return x is None or x != x  # None or NaN
+
+
+def fmt_time(seconds: float | None) -> str:
+    """A duration in the unit that fits it: '1.52 s', '3.40 ms', '12.5 us', '80 ns'; '-' when missing."""
+    if _missing(seconds):
+        return "-"
+    assert seconds is not None
+    size = abs(seconds)
+    if size >= 1 or size == 0:
+        return f"{seconds:.2f} s"
+    if size >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    if size >= 1e-6:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def fmt_ms(seconds: float | None) -> str:
+    """A duration in milliseconds (seconds from 10 s up), for table columns that compare step times."""
+    if _missing(seconds):
+        return "-"
+    assert seconds is not None
+    return f"{seconds * 1e3:.2f} ms" if seconds < 10 else f"{seconds:.2f} s"

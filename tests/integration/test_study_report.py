@@ -31,8 +31,8 @@ import pytest
 import nnperf
 from nnperf.records.machine_profile import MachineProfile
 from nnperf.records.measurement import Measurement, RunSpec
-from nnperf.report.roofline_chart import fmt_time
 from nnperf.report.study_report import SECTION_TITLES, ReportInput, ReportPaths, write_report
+from nnperf.units import fmt_time
 
 ROOT = Path(__file__).resolve().parents[2]
 FINGERPRINT = "feedc0ffee000001"

@@ -377,7 +377,7 @@ def test_variation_names_the_slowest_step_and_what_grew() -> None:
     assert v.stdev_s == pytest.approx(10800**0.5 * US)
     assert v.cv == pytest.approx(10800**0.5 / 160)
     assert (v.slowest_step, v.slowest_ratio) == (2, pytest.approx(2.8))
-    assert v.slowest_cause == "+0.2 ms of compute on thread 1"  # 280 against the median step's 80
+    assert v.slowest_cause == "+200.0 us of compute on thread 1"  # 280 against the median step's 80
     lost = next(f for f in rank.findings if f.cause == "step-time variation")
     assert lost.share == pytest.approx(180 / 480)  # 280 - 100 of 480
 

@@ -82,6 +82,7 @@ from nnperf.analysis.critical_path import critical_path
 from nnperf.analysis.roofline import Ceilings, place
 from nnperf.errors import UsageError
 from nnperf.records.static_profile import OpRecord
+from nnperf.units import fmt_time
 
 __all__ = [
     "CATEGORIES",
@@ -1028,7 +1029,7 @@ class _Rank:
         add(
             "data loading",
             stall_s,
-            f"data loading stalls the step: for {pct(stall_s)} of the step time ({_ms(stall_s / n)} per step) "
+            f"data loading stalls the step: for {pct(stall_s)} of the step time ({fmt_time(stall_s / n)} per step) "
             f"{who} the data loader",
             self._data_advice(steps),
         )
@@ -1036,7 +1037,7 @@ class _Rank:
         add(
             "GPU waiting on the host",
             host_bound,
-            f"the GPU is idle {pct(host_bound)} of the step time ({_ms(host_bound / n)} per step) while the host "
+            f"the GPU is idle {pct(host_bound)} of the step time ({fmt_time(host_bound / n)} per step) while the host "
             "runs Python, dispatches ops and launches kernels",
             (
                 "capture the step in CUDA graphs (torch.compile(mode='reduce-overhead')) or fuse small ops "
@@ -1076,7 +1077,7 @@ class _Rank:
             add(
                 "untraced host time",
                 host_idle_s,
-                f"the step thread runs no traced op {pct(host_idle_s)} of the step time ({_ms(host_idle_s / n)} "
+                f"the step thread runs no traced op {pct(host_idle_s)} of the step time ({fmt_time(host_idle_s / n)} "
                 "per step): Python between ops, I/O or sleeping",
                 (
                     "see the Python with torch.profiler(with_stack=True) or a sampling profiler (py-spy)",
@@ -1086,7 +1087,7 @@ class _Rank:
         add(
             "communication",
             comm_s,
-            f"communication takes {pct(comm_s)} of the step time ({_ms(comm_s / n)} per step)",
+            f"communication takes {pct(comm_s)} of the step time ({fmt_time(comm_s / n)} per step)",
             (
                 "overlap communication with the backward pass (DDP buckets: tune bucket_cap_mb)",
                 "communicate less often (gradient accumulation with model.no_sync()) or less (bf16 gradients)",
@@ -1161,7 +1162,7 @@ class _Rank:
                     if delta > best[0]:
                         best = (delta, lane, cat)
             if best[0] > 0:
-                cause = f"+{_ms(best[0])} of {best[2]} on {best[1]}"
+                cause = f"+{fmt_time(best[0])} of {best[2]} on {best[1]}"
         return Variation(
             steps=len(times),
             mean_s=mean,
@@ -1511,10 +1512,6 @@ def profiler_name(op: str) -> str:
     return f"{parts[0]}::{parts[1]}" if len(parts) >= 2 else op
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms"
-
-
 # ---- entry point -----------------------------------------------------------------------------------------------
 def _roofs(
     ceilings: Ceilings | None, traces: Sequence[Trace], dtype: str, memory_level: str
@@ -1611,7 +1608,7 @@ def _stragglers(
                     share=extra / t.step_s if t.step_s > 0 else 0.0,
                     seconds_per_step=extra,
                     message=f"rank {t.rank} is a straggler: it works {t.ratio:.2f}x the median rank per step "
-                    f"({_ms(t.work_s)} against {_ms(typical)}); the other ranks wait for it in collectives",
+                    f"({fmt_time(t.work_s)} against {fmt_time(typical)}); the other ranks wait for it in collectives",
                     advice=(
                         f"look at rank {t.rank}'s own findings (data loading, host overhead) and its machine "
                         "(thermal throttling, other processes, a slower link)",

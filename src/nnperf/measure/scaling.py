@@ -37,6 +37,7 @@ from typing import Any
 
 from nnperf.analysis.scaling import SCALINGS, ScalingPoint, ScalingResult, parse_counts
 from nnperf.errors import UsageError
+from nnperf.units import fmt_ms
 
 DDP_TIMEOUT_S = 600.0
 
@@ -448,12 +449,6 @@ def _run_ddp(
 _N_LABEL = {"threads": "threads", "batch": "batch", "ddp": "ranks", "function": "n"}
 
 
-def _ms(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x * 1e3:.2f} ms" if x < 10 else f"{x:.2f} s"
-
-
 def _num(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
@@ -461,21 +456,21 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 def _columns(result: ScalingResult) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
     cols: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         (_N_LABEL.get(result.kind, "n"), lambda r: str(r["n"])),
-        ("median step", lambda r: _ms(r["median_step_s"])),
-        ("IQR", lambda r: _ms(r["iqr_s"])),
+        ("median step", lambda r: fmt_ms(r["median_step_s"])),
+        ("IQR", lambda r: fmt_ms(r["iqr_s"])),
         ("samples/s", lambda r: _num(r["throughput"], ".1f")),
     ]
     if result.kind == "batch":
         cols += [
-            ("per sample", lambda r: _ms(r["time_per_sample_s"])),
+            ("per sample", lambda r: fmt_ms(r["time_per_sample_s"])),
             ("of best", lambda r: f"{r['share_of_best']:.0%}"),
         ]
         return cols
     if result.kind == "ddp":
         cols += [
-            ("compute", lambda r: _ms(r.get("compute_s"))),
-            ("all-reduce", lambda r: _ms(r.get("allreduce_s"))),
-            ("exposed", lambda r: _ms(r.get("exposed_comm_s"))),
+            ("compute", lambda r: fmt_ms(r.get("compute_s"))),
+            ("all-reduce", lambda r: fmt_ms(r.get("allreduce_s"))),
+            ("exposed", lambda r: fmt_ms(r.get("exposed_comm_s"))),
             ("overlap", lambda r: "-" if r.get("overlap_share") is None else f"{r['overlap_share']:.0%}"),
         ]
     cols += [
@@ -497,7 +492,7 @@ def fit_lines(result: ScalingResult) -> list[str]:
         top = "unbounded" if f["max_speedup"] is None else f"{f['max_speedup']:.2f}x"
         r2 = "-" if f["r2"] is None else f"{f['r2']:.3f}"
         out.append(
-            f"Amdahl fit: serial fraction s = {f['serial_fraction']:.3f}, T1 = {_ms(f['t1_s'])}, "
+            f"Amdahl fit: serial fraction s = {f['serial_fraction']:.3f}, T1 = {fmt_ms(f['t1_s'])}, "
             f"maximum speedup 1/s = {top}, R^2 = {r2}"
         )
         out += [f"  ({n})" for n in f["notes"]]

@@ -5,13 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnperf.records.measurement import Measurement
-from nnperf.units import fmt_bytes, fmt_count
-
-
-def _ms(x: float | None) -> str:
-    if x is None or x != x:  # NaN
-        return "-"
-    return f"{x * 1e3:.2f} ms" if x < 10 else f"{x:.2f} s"
+from nnperf.units import fmt_bytes, fmt_count, fmt_ms
 
 
 def _rate(x: float, unit: str) -> str:
@@ -31,12 +25,12 @@ def measurement_text(m: Measurement) -> str:
     st = d["step_time_s"]
     if st["n"]:
         lines.append(
-            f"step time   median {_ms(st['median'])}  IQR {_ms(st['iqr'])}  p90 {_ms(st['p90'])}  "
-            f"p99 {_ms(st['p99'])}  min {_ms(st['min'])}  ({st['n']} steps after {len(m.warmup_time_s)} "
+            f"step time   median {fmt_ms(st['median'])}  IQR {fmt_ms(st['iqr'])}  p90 {fmt_ms(st['p90'])}  "
+            f"p99 {fmt_ms(st['p99'])}  min {fmt_ms(st['min'])}  ({st['n']} steps after {len(m.warmup_time_s)} "
             f"warm-up, stopped by {m.stopped_by})"
         )
         if d["compile_time_s"] is not None:
-            lines.append(f"compile     {_ms(d['compile_time_s'])} (first warm-up step minus the median)")
+            lines.append(f"compile     {fmt_ms(d['compile_time_s'])} (first warm-up step minus the median)")
         tp = d["throughput"]
         text = f"throughput  {_rate(tp['samples_per_s'], 'samples/s')}" if tp["samples_per_s"] else ""
         if tp.get("tokens_per_s"):
@@ -61,7 +55,7 @@ def measurement_text(m: Measurement) -> str:
     if phases:
         parts = []
         for name, p in phases.items():
-            item = f"{name} {_ms(p['time_s']['median'])} ({_pct(p['share'])})"
+            item = f"{name} {fmt_ms(p['time_s']['median'])} ({_pct(p['share'])})"
             if p.get("wait_share") is not None and p["wait_share"] > 0.05:
                 item += f" [{p['wait_share']:.0%} waiting]"
             parts.append(item)

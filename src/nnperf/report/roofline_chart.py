@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnperf.errors import UsageError
-from nnperf.units import fmt_bytes, fmt_flops
+from nnperf.units import fmt_bytes, fmt_flops, fmt_time
 
 if TYPE_CHECKING:
     from nnperf.analysis.roofline import BandwidthRoof, ComputeRoof
@@ -31,16 +31,6 @@ _MIN_LABEL_SHARE = 0.005
 
 
 # ---- shared cells -------------------------------------------------------------------------------------------
-def fmt_time(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.1f} us"
-    return f"{seconds * 1e9:.3g} ns"
-
-
 def point_name(p: RooflinePoint) -> str:
     """A short, unique-within-its-group name: aten's overload suffix dropped, the phase in training."""
     name = p.label

@@ -33,8 +33,7 @@ from typing import Any
 from nnperf.analysis.roofline import ceilings_from_profile, place
 from nnperf.analysis.roofline_points import roof_dtype
 from nnperf.report import figures
-from nnperf.report.roofline_chart import fmt_time
-from nnperf.units import fmt_bytes, fmt_count
+from nnperf.units import fmt_bytes, fmt_count, fmt_time
 
 PHASE_ORDER: tuple[str, ...] = ("data", "forward", "loss", "backward", "optimizer")
 # RunSpec fields that may distinguish two cases of one model; those that vary in a study name its cases.

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nnperf.units import fmt_time
+
 if TYPE_CHECKING:
     from nnperf.analysis.trace import CriticalPath, OpTime, RankReport, TraceReport
 
@@ -53,16 +55,6 @@ class Grid:
 
 
 Block = Heading | Para | Items | Grid
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if abs(seconds) >= 1:
-        return f"{seconds:.2f} s"
-    if abs(seconds) >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} us"
 
 
 def _pct(x: float | None) -> str:
