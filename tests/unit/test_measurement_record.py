@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnperf.analysis.stats import describe, quantile
+from nnperf.analysis.stats import describe, noisy_warning, quantile
 from nnperf.records.jsonio import read_record, write_record
 from nnperf.records.measurement import SCHEMA, SCHEMA_VERSION, Measurement, RunSpec
 
@@ -30,6 +30,14 @@ def test_quantiles_match_numpy() -> None:
     for q in (0.0, 0.25, 0.5, 0.9, 0.99, 1.0):
         assert quantile(xs, q) == pytest.approx(float(np.percentile(xs, q * 100)))
     assert describe([])["n"] == 0
+
+
+def test_one_noisy_rule_for_every_measurement() -> None:
+    # IQR/median of [1, 1, 1.3, 1.3]: q1 = 1, q3 = 1.3, median 1.15 -> 26% > 10%
+    d = describe([1.0, 1.0, 1.3, 1.3])
+    assert noisy_warning(d["spread"], d["n"], "do X") == "noisy: IQR/median = 26% (over 10%): do X"
+    assert noisy_warning(0.05, 10, "do X") is None  # steady
+    assert noisy_warning(0.5, 2, "do X") is None  # two samples: no meaningful IQR
 
 
 def test_derived_values() -> None:

@@ -10,6 +10,9 @@ import math
 import statistics
 from collections.abc import Sequence
 
+# Above this relative spread (IQR / median) a set of timings is called noisy, by every nnperf measurement.
+NOISY_THRESHOLD = 0.10
+
 
 def quantile(xs: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0 <= q <= 1) of ``xs``; NaN for no samples."""
@@ -46,3 +49,13 @@ def describe(xs: Sequence[float]) -> dict[str, float | int]:
         "p99": quantile(xs, 0.99),
         "spread": (q3 - q1) / med if med > 0 else math.nan,
     }
+
+
+def noisy_warning(spread: float, n: int, advice: str, threshold: float = NOISY_THRESHOLD) -> str | None:
+    """The "noisy" warning for ``n`` samples of relative spread ``spread``; None when they are steady.
+
+    Fewer than three samples have no meaningful IQR, so they are never called noisy (too few samples get
+    their own warning from the caller)."""
+    if n >= 3 and spread > threshold:
+        return f"noisy: IQR/median = {spread:.0%} (over {threshold:.0%}): {advice}"
+    return None

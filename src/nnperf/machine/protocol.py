@@ -35,9 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nnperf.analysis.stats import quantile
+from nnperf.analysis.stats import NOISY_THRESHOLD, noisy_warning, quantile
 
-NOISY_THRESHOLD = 0.10
 CONTENTION_THRESHOLD = 0.80
 
 NOISY_ADVICE = "close other programs, use --full (more repetitions) or raise the repetitions"
@@ -104,9 +103,9 @@ class Timing:
     @property
     def warnings(self) -> list[str]:
         out: list[str] = []
-        spread = self.spread
-        if self.n >= 3 and spread > self.noisy_threshold:
-            out.append(f"noisy: IQR/median = {spread:.0%} (over {self.noisy_threshold:.0%}): {NOISY_ADVICE}")
+        noisy = noisy_warning(self.spread, self.n, NOISY_ADVICE, self.noisy_threshold)
+        if noisy is not None:
+            out.append(noisy)
         share = self.cpu_share
         if share is not None and share < self.contention_threshold:
             out.append(

@@ -630,16 +630,15 @@ def _profile(
 
 
 def _quality_warnings(m: Measurement) -> list[str]:
-    from nnperf.analysis.stats import describe
+    from nnperf.analysis.stats import describe, noisy_warning
 
     out: list[str] = []
     if not m.step_time_s:
         return out
     d = describe(m.step_time_s)
-    if d["n"] >= 3 and d["spread"] > 0.10:
-        out.append(
-            f"noisy: IQR/median = {d['spread']:.0%} (over 10%): close other programs or raise --iters / --min-time"
-        )
+    noisy = noisy_warning(d["spread"], d["n"], "close other programs or raise --iters / --min-time")
+    if noisy is not None:
+        out.append(noisy)
     if m.stopped_by == "budget" and d["n"] < 5:
         out.append(f"budget: only {d['n']} timed step(s) fitted in the time budget: raise --budget")
     others = m.load.get("others_share")

@@ -79,6 +79,19 @@ def _canvas(width: float, height: float) -> tuple[Any, Any]:
     return fig, fig.add_subplot()
 
 
+def roofline_axes(ax: Any, extent: tuple[float, float, float, float], title: str) -> None:
+    """Set up the log-log axes every nnperf roofline is drawn on (``extent`` = x_lo, x_hi, y_lo, y_hi)."""
+    x_lo, x_hi, y_lo, y_hi = extent
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte of minimum traffic)")
+    ax.set_ylabel("FLOP/s")
+    ax.set_title(title, fontsize=11)
+
+
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No "Software" chunk: matplotlib writes its home page there, and the report holds no URL.
@@ -108,14 +121,7 @@ def roofline(path: str | Path, title: str, roofs: Sequence[Roof], points: Sequen
     y_hi = 10 ** math.ceil(math.log10(max(r.value for r in compute) * 1.5))
 
     fig, ax = _canvas(10, 6.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
-    ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
-    ax.set_xlabel("arithmetic intensity (FLOPs per byte of minimum traffic)")
-    ax.set_ylabel("FLOP/s")
-    ax.set_title(title, fontsize=11)
+    roofline_axes(ax, (x_lo, x_hi, y_lo, y_hi), title)
     handles: list[Any] = []
     steepest = bandwidth[-1].value
     for i, c in enumerate(compute):

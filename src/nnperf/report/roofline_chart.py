@@ -262,18 +262,13 @@ def _matplotlib_chart(r: RooflinePoints, path: Path) -> None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    from nnperf.report.figures import roofline_axes
+
     x_lo, x_hi, y_lo, y_hi = _extent(r)
     fig = Figure(figsize=(10, 6.5), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
-    ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
-    ax.set_xlabel("arithmetic intensity (FLOPs per byte of minimum traffic)")
-    ax.set_ylabel("FLOP/s")
-    ax.set_title(_title(r), fontsize=11)
+    roofline_axes(ax, (x_lo, x_hi, y_lo, y_hi), _title(r))
 
     peak = r.compute_roof.flops_per_s
     handles: list = []
