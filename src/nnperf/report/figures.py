@@ -1,8 +1,8 @@
 """The study report's charts: PNG files drawn with matplotlib's object API on an Agg canvas.
 
-Each function takes plain numbers (already computed by :mod:`nnperf.report.study_report`) and a path, and
-writes one PNG. The figures never compute a figure the report's tables do not show: a chart is a picture of
-a table. matplotlib is imported inside the functions (heavy), no pyplot (no global state, no display), and
+Each function takes plain numbers (already computed by the report's sections and digest) and a path, and
+writes one PNG. The figures never compute a figure the report's tables do not show: a chart is a picture
+of a table. matplotlib is imported inside the functions (heavy), no pyplot (no global state, no display), and
 the PNG carries no "Software" text chunk, so an embedded figure holds no URL.
 """
 
