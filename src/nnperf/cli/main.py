@@ -237,6 +237,9 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
     from nnperf.cli.kernels_cmd import add_kernels_args
 
     add_kernels_args(p)
+    from nnperf.cli.hierarchical_cmd import add_hierarchical_args
+
+    add_hierarchical_args(p)
     measured = p.add_mutually_exclusive_group()
     measured.add_argument(
         "--measure",
@@ -254,6 +257,10 @@ def _run_roofline(args: argparse.Namespace) -> int:
         from nnperf.cli.kernels_cmd import run_kernels
 
         return run_kernels(args)
+    if args.ncu_record:
+        from nnperf.cli.hierarchical_cmd import run_hierarchical
+
+        return run_hierarchical(args)
     from nnperf.analysis.roofline import ceilings_from_profile
     from nnperf.analysis.roofline_points import LEVELS, MEMORY_LEVELS, roofline_points, select_roofs
     from nnperf.errors import UsageError

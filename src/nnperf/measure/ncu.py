@@ -52,6 +52,11 @@ TENSOR_METRIC = (
 DRAM_READ_METRIC = "dram__bytes_read.sum"
 DRAM_WRITE_METRIC = "dram__bytes_write.sum"
 DURATION_METRIC = "gpu__time_duration.sum"
+# Bytes through each level of the memory hierarchy, the metrics of the hierarchical roofline (Yang et al.,
+# "Hierarchical Roofline Analysis", NERSC; ncu's own roofline sections read the same counters): L1/TEX cache
+# traffic, L2 (LTS) traffic, and DRAM (HBM) traffic = read + write above.
+L1_BYTES_METRIC = "l1tex__t_bytes.sum"
+L2_BYTES_METRIC = "lts__t_bytes.sum"
 
 NCU_METRICS: tuple[str, ...] = (
     *(m for m, _p, _w in SASS_FLOP_METRICS),
@@ -59,7 +64,12 @@ NCU_METRICS: tuple[str, ...] = (
     DRAM_READ_METRIC,
     DRAM_WRITE_METRIC,
     DURATION_METRIC,
+    L1_BYTES_METRIC,
+    L2_BYTES_METRIC,
 )
+
+#: The levels of the hierarchical roofline, innermost first, named as nnperf names bandwidth roofs.
+LEVELS: tuple[str, ...] = ("l1", "l2", "hbm")
 
 UNATTRIBUTED = "(unattributed)"
 
@@ -207,6 +217,12 @@ class KernelMetrics:
     def duration_s(self) -> float | None:
         return self.metrics.get(DURATION_METRIC)
 
+    def bytes_by_level(self) -> dict[str, float]:
+        """Bytes through L1, L2 and HBM (DRAM); only the levels the recording has."""
+        out = {"l1": self.metrics.get(L1_BYTES_METRIC), "l2": self.metrics.get(L2_BYTES_METRIC)}
+        out["hbm"] = self.dram_bytes
+        return {level: v for level, v in out.items() if v is not None}
+
 
 def _is_metric(column: str) -> bool:
     return bool(re.match(r"^[a-z0-9_]+__[a-z0-9_]", column))
@@ -321,6 +337,7 @@ class OpComparison:
     dram_bytes: float | None = None
     estimated_bytes: int | None = None  # static minimum traffic
     duration_s: float | None = None
+    bytes_by_level: Mapping[str, float] = field(default_factory=dict)  # l1, l2, hbm: measured by ncu
     implied_flops_per_tensor_instruction: float | None = None  # (estimate - sass) / tensor instructions
     explanation: str = ""
     in_static: bool = True  # False: kernels of an op the static profile does not list
@@ -337,6 +354,7 @@ class OpComparison:
             "dram_bytes": self.dram_bytes,
             "estimated_bytes": self.estimated_bytes,
             "duration_s": self.duration_s,
+            "bytes_by_level": dict(self.bytes_by_level),
             "implied_flops_per_tensor_instruction": self.implied_flops_per_tensor_instruction,
             "explanation": self.explanation,
             "in_static": self.in_static,
@@ -400,9 +418,12 @@ def compare_with_static(
         ks = list(kernels_by_op.get(op, ()))
         cost = static.get(op)
         by: dict[str, float] = {}
+        levels: dict[str, float] = {}
         for k in ks:
             for p, v in k.flops_by_precision().items():
                 by[p] = by.get(p, 0.0) + v
+            for level, v in k.bytes_by_level().items():
+                levels[level] = levels.get(level, 0.0) + v
         measured = sum(by.values()) if by else None  # no kernels or no sass metric: nothing measured
         tensor = _sum(k.tensor_instructions for k in ks)
         estimated = cost.flops if cost is not None else None
@@ -422,6 +443,7 @@ def compare_with_static(
                 dram_bytes=_sum(k.dram_bytes for k in ks),
                 estimated_bytes=cost.bytes if cost is not None else None,
                 duration_s=_sum(k.duration_s for k in ks),
+                bytes_by_level=levels,
                 implied_flops_per_tensor_instruction=implied,
                 explanation=_explain(measured, tensor, estimated, len(ks), cost is not None, tolerance),
                 in_static=cost is not None,
@@ -449,4 +471,5 @@ def totals(rows: Iterable[OpComparison]) -> dict[str, float | None]:
         "tensor_instructions": _sum(r.tensor_instructions for r in rows),
         "dram_bytes": _sum(r.dram_bytes for r in rows),
         "duration_s": _sum(r.duration_s for r in rows),
+        **{f"{level}_bytes": _sum(r.bytes_by_level.get(level) for r in rows) for level in LEVELS},
     }

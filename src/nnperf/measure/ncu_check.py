@@ -12,7 +12,8 @@ CSV, sums kernels per aten op, runs ``nnperf.summary`` for the static per-op FLO
 forward and writes
 
     OUTDIR/ncu_raw.csv          ncu's raw output: commit it under tests/data/ncu/ (the parser's real fixture)
-    OUTDIR/ncu_comparison.json  per op: measured sass FLOPs, tensor-pipe instructions, estimate, ratio, why
+    OUTDIR/ncu_comparison.json  per op: measured sass FLOPs, tensor-pipe instructions, estimate, ratio, why,
+                                bytes through L1/TEX, L2 and HBM (`nnperf roofline --ncu` draws them)
 
 Without ncu or without a CUDA device it exits 2 with a one-line message.
 """
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         f"DRAM {_fmt(t['dram_bytes'], 1e6)} MB"
     )
     print(f"wrote {raw} and {out / 'ncu_comparison.json'}")
+    print(
+        f"hierarchical roofline (L1/L2/HBM bytes per op): nnperf roofline --ncu {out / 'ncu_comparison.json'}"
+    )
     return 0
 
 

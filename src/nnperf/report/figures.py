@@ -79,7 +79,12 @@ def _canvas(width: float, height: float) -> tuple[Any, Any]:
     return fig, fig.add_subplot()
 
 
-def roofline_axes(ax: Any, extent: tuple[float, float, float, float], title: str) -> None:
+def roofline_axes(
+    ax: Any,
+    extent: tuple[float, float, float, float],
+    title: str,
+    xlabel: str = "arithmetic intensity (FLOPs per byte of minimum traffic)",
+) -> None:
     """Set up the log-log axes every nnperf roofline is drawn on (``extent`` = x_lo, x_hi, y_lo, y_hi)."""
     x_lo, x_hi, y_lo, y_hi = extent
     ax.set_xscale("log")
@@ -87,7 +92,7 @@ def roofline_axes(ax: Any, extent: tuple[float, float, float, float], title: str
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
     ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
-    ax.set_xlabel("arithmetic intensity (FLOPs per byte of minimum traffic)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("FLOP/s")
     ax.set_title(title, fontsize=11)
 
