@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof
-from nnperf.analysis.roofline_hierarchical import gpu_ceilings, hierarchical_roofline, load_ncu_comparison
+from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, gpu_ceilings
+from nnperf.analysis.roofline_hierarchical import hierarchical_roofline, load_ncu_comparison
 from nnperf.errors import UsageError
 from nnperf.measure.ncu import compare_with_static, group_by_op, parse_ncu_csv, static_costs_by_op
 

@@ -261,22 +261,26 @@ def test_correlation_ids_link_launches_without_flow_events() -> None:
     assert rank.critical_path.length_s == pytest.approx(9500 * US)
 
 
+def _mm_record() -> OpRecord:
+    # addmm 4096x4096 @ 4096x4096 + bias: 2*M*N*K = 2 * 4096**3 = 137_438_953_472 FLOPs;
+    # reads A, B (4096**2 * 4 B each) and the bias (4096 * 4 B), writes 4096**2 * 4 B
+    return OpRecord(
+        "aten.addmm.default",
+        "fc",
+        "forward",
+        "matmul",
+        137_438_953_472,
+        68_719_476_736,
+        134_234_112,
+        67_108_864,
+        ((4096,), (4096, 4096), (4096, 4096)),
+        ("float32",) * 3,
+    )
+
+
 def test_static_costs_give_roofline_classes_from_the_gpus_nominal_peaks() -> None:
     records = [
-        # addmm 4096x4096 @ 4096x4096 + bias: 2*M*N*K = 2 * 4096**3 = 137_438_953_472 FLOPs;
-        # reads A, B (4096**2 * 4 B each) and the bias (4096 * 4 B), writes 4096**2 * 4 B
-        OpRecord(
-            "aten.addmm.default",
-            "fc",
-            "forward",
-            "matmul",
-            137_438_953_472,
-            68_719_476_736,
-            134_234_112,
-            67_108_864,
-            ((4096,), (4096, 4096), (4096, 4096)),
-            ("float32",) * 3,
-        ),
+        _mm_record(),
         # relu on 4096**2 floats: 1 FLOP per element, read and write 4096**2 * 4 B
         OpRecord(
             "aten.relu.default",
@@ -553,3 +557,27 @@ def test_analysis_imports_no_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_gpu_trace_goes_under_the_gpu_roofs_of_a_profile_not_the_host_cpus() -> None:
+    from nnperf.analysis.trace import trace_ceilings
+
+    # a profile recorded on the GPU machine: CPU roofs of its host, and its GPU's measured section
+    profile = {
+        "measured": {
+            "flops": {"fp32": 2e12},
+            "bandwidth": {"dram": {"triad": 2e11}},
+            "gpu": {"flops": {"fp32": 50e12}, "bandwidth": {"hbm": {"copy": 3.1e12, "triad": 3.0e12}}},
+        }
+    }
+    gpu_trace = load_trace(GPU_TRACE)
+    ceilings, level = trace_ceilings([gpu_trace], profile)
+    assert level == "hbm"
+    assert ceilings.peak("fp32").flops_per_s == 50e12 and ceilings.memory("hbm").bytes_per_s == 3.0e12
+    assert ceilings.peak("fp32", "nominal").flops_per_s == 66.9e12  # H100 SXM spec sheet beside it
+    rank = analyze(gpu_trace, static_records=[_mm_record()], ceilings=ceilings, memory_level=level).ranks[0]
+    mm = {c.name: c for c in rank.costed_ops}["aten::addmm"]
+    # 137_438_953_472 FLOPs in 3 ms = 4.5813e13 FLOP/s against the measured 50e12: 91.6%
+    assert mm.efficiency == pytest.approx(137_438_953_472 / 3e-3 / 50e12)
+    cpu_ceilings, cpu_level = trace_ceilings([], profile)  # no GPU in the traces: the profile's CPU roofs
+    assert cpu_level == "dram" and cpu_ceilings.peak("fp32").flops_per_s == 2e12

@@ -110,6 +110,33 @@ def ceilings_from_profile(profile: Any) -> Ceilings:
     return Ceilings(tuple(compute), tuple(bandwidth))
 
 
+def gpu_ceilings(device: str, profile: Any = None) -> Ceilings:
+    """Roofs of a GPU: measured from a machine profile's ``measured.gpu`` section (when it is of this card),
+    nominal from nnperf's spec-sheet table. HBM is the only level either source has."""
+    from nnperf.machine.nominal import nominal_gpu
+
+    compute: list[ComputeRoof] = []
+    bandwidth: list[BandwidthRoof] = []
+    data = profile.to_dict() if hasattr(profile, "to_dict") else (profile or {})
+    gpu = (data.get("measured") or {}).get("gpu") or {}
+    if isinstance(gpu, dict) and gpu.get("available", True):
+        for dtype, value in (gpu.get("flops") or {}).items():
+            if value:
+                compute.append(ComputeRoof(dtype, float(value), "measured"))
+        for level, kernels in (gpu.get("bandwidth") or {}).items():
+            if isinstance(kernels, dict) and kernels:
+                kernel = "triad" if kernels.get("triad") else max(kernels, key=lambda k: kernels[k] or 0)
+                if kernels.get(kernel):
+                    bandwidth.append(BandwidthRoof(level, float(kernels[kernel]), kernel, "measured"))
+    card = nominal_gpu(device) or {}
+    for dtype, value in (card.get("flops") or {}).items():
+        if value:
+            compute.append(ComputeRoof(dtype, float(value), "nominal"))
+    if card.get("memory_bandwidth"):
+        bandwidth.append(BandwidthRoof("hbm", float(card["memory_bandwidth"]), "spec sheet", "nominal"))
+    return Ceilings(tuple(compute), tuple(bandwidth))
+
+
 # The classic examples (lecture 7): bytes as the loops move them, double precision.
 AXPY = {"flops": 2, "bytes": 24, "note": "z[i] = x[i] + a*y[i]: 2 FLOPs, read x and y, write z (3 x 8 B)"}
 STENCIL_7PT = {"flops": 7, "bytes": 8 * 8, "note": "7-point stencil: 7 reads + 1 write of 8 B per point"}

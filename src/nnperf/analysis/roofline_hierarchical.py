@@ -140,33 +140,6 @@ def load_ncu_comparison(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def gpu_ceilings(device: str, profile: Any = None) -> Ceilings:
-    """Roofs of a GPU: measured from a machine profile's ``measured.gpu`` section (when it is of this card),
-    nominal from nnperf's spec-sheet table. HBM is the only level either source has."""
-    from nnperf.machine.nominal import nominal_gpu
-
-    compute: list[ComputeRoof] = []
-    bandwidth: list[BandwidthRoof] = []
-    data = profile.to_dict() if hasattr(profile, "to_dict") else (profile or {})
-    gpu = (data.get("measured") or {}).get("gpu") or {}
-    if isinstance(gpu, dict) and gpu.get("available", True):
-        for dtype, value in (gpu.get("flops") or {}).items():
-            if value:
-                compute.append(ComputeRoof(dtype, float(value), "measured"))
-        for level, kernels in (gpu.get("bandwidth") or {}).items():
-            if isinstance(kernels, dict) and kernels:
-                kernel = "triad" if kernels.get("triad") else max(kernels, key=lambda k: kernels[k] or 0)
-                if kernels.get(kernel):
-                    bandwidth.append(BandwidthRoof(level, float(kernels[kernel]), kernel, "measured"))
-    card = nominal_gpu(device) or {}
-    for dtype, value in (card.get("flops") or {}).items():
-        if value:
-            compute.append(ComputeRoof(dtype, float(value), "nominal"))
-    if card.get("memory_bandwidth"):
-        bandwidth.append(BandwidthRoof("hbm", float(card["memory_bandwidth"]), "spec sheet", "nominal"))
-    return Ceilings(tuple(compute), tuple(bandwidth))
-
-
 def _pick(roofs: Sequence[Any], match: Any) -> Any:
     """The measured roof that matches, else the nominal one, else None."""
     found = [r for r in roofs if match(r)]
@@ -188,7 +161,7 @@ def _flops_of(op: Mapping[str, Any]) -> tuple[float | None, str]:
 def hierarchical_roofline(
     record: Mapping[str, Any], ceilings: Ceilings, dtype: str | None = None
 ) -> HierarchicalRoofline:
-    """Points per op and level from an ncu comparison record, under ``ceilings`` (see :func:`gpu_ceilings`)."""
+    """Points per op and level from an ncu comparison record, under ``ceilings`` (see :func:`~nnperf.analysis.roofline.gpu_ceilings`)."""
     dtype = dtype or str(record.get("dtype") or "fp32")
     device = str(record.get("gpu") or "GPU")
     compute = _pick(ceilings.compute, lambda r: r.dtype == dtype)

@@ -69,6 +69,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nnperf.analysis.roofline import Ceilings
 from nnperf.analysis.trace_categories import CATEGORIES
@@ -149,6 +150,20 @@ def _roofs(
         "no roofs for the costed ops' roofline classes: give a machine profile (nnperf trace --machine FILE, "
         "analyze(ceilings=...)); their FLOPs, intensity and achieved FLOP/s are shown"
     ]
+
+
+def trace_ceilings(traces: Sequence[Trace], profile: Any, memory_level: str = "dram") -> tuple[Ceilings, str]:
+    """The roofs for a trace's costed ops from a machine profile, and the memory level to place them under.
+
+    The kernels of a one-GPU trace run on that GPU, not on the host that recorded the profile's CPU roofs:
+    they go under the GPU's roofs (the profile's measured GPU section, else the spec sheet) and its HBM
+    (unless another level is asked for). Other traces use the profile's CPU roofs."""
+    from nnperf.analysis.roofline import ceilings_from_profile, gpu_ceilings
+
+    gpus = {d for t in traces for d in t.devices}
+    if len(gpus) == 1:
+        return gpu_ceilings(next(iter(gpus)), profile), ("hbm" if memory_level == "dram" else memory_level)
+    return ceilings_from_profile(profile), memory_level
 
 
 def analyze(

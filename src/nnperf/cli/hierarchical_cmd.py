@@ -22,7 +22,8 @@ def add_hierarchical_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_hierarchical(args: argparse.Namespace) -> int:
-    from nnperf.analysis.roofline_hierarchical import gpu_ceilings, hierarchical_roofline, load_ncu_comparison
+    from nnperf.analysis.roofline import gpu_ceilings
+    from nnperf.analysis.roofline_hierarchical import hierarchical_roofline, load_ncu_comparison
     from nnperf.errors import UsageError
     from nnperf.report.hierarchical_view import CHART_SUFFIXES, hierarchical_table, write_hierarchical_chart
 

@@ -71,18 +71,18 @@ def run_trace(args: argparse.Namespace) -> int:
         records = summarize(
             args.model, batch=args.batch, input=args.input, seq=args.seq, dtype=args.dtype, mode=args.mode
         ).ops
-    ceilings = None
+    ceilings, memory_level = None, args.memory_level
     if args.machine:
-        from nnperf.analysis.roofline import ceilings_from_profile
+        from nnperf.analysis.trace import trace_ceilings
         from nnperf.machine.profile import load_profile
 
-        ceilings = ceilings_from_profile(load_profile(args.machine))
+        ceilings, memory_level = trace_ceilings(traces, load_profile(args.machine), args.memory_level)
     report = analyze(
         traces,
         static_records=records,
         ceilings=ceilings,
         dtype=args.dtype,
-        memory_level=args.memory_level,
+        memory_level=memory_level,
         top=args.top,
     )
     from nnperf.report.trace_view import trace_html, trace_text
