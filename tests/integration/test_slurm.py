@@ -61,16 +61,17 @@ exit 0
 
 @pytest.fixture()
 def fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory whose files script fake sinfo/sbatch/squeue/sacct/scancel, first on PATH."""
+    """A directory whose files script fake sinfo/sbatch/squeue/sacct/scancel/srun, first on PATH (submitit
+    checks that srun exists before it submits)."""
     bin_dir, state = tmp_path / "bin", tmp_path / "fake"
     bin_dir.mkdir()
     state.mkdir()
-    for name in ("sinfo", "sbatch", "squeue", "sacct", "scancel"):
+    for name in ("sinfo", "sbatch", "squeue", "sacct", "scancel", "srun"):
         path = bin_dir / name
         path.write_text(_FAKE.format(name=name))
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
     (state / "sinfo.out").write_text("debug*\n")
-    (state / "sbatch.out").write_text("77\n")
+    (state / "sbatch.out").write_text("Submitted batch job 77\n")
     (state / "sacct.err").write_text("Slurm accounting storage is disabled\n")
     monkeypatch.setenv("FAKE_SLURM", str(state))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -105,10 +106,10 @@ def test_sbatch_options_follow_the_environment(tmp_path: Path) -> None:
     )
     study = load_spec(_spec(TINY, "3x16x16", "infer", "1", slurm, timeout_s=90))
     opts = sbatch_options(study.environments[0], study)
-    # No slurm.time: run.timeout_s = 90 s rounded up to whole minutes = 2.
+    # No slurm.time: run.timeout_s = 90 s rounded up to whole minutes = 2, plus a 2-minute margin = 4.
     assert opts == [
         "--partition=gpu",
-        "--time=2",
+        "--time=4",
         "--account=lab",
         "--qos=high",
         "--cpus-per-task=4",
@@ -128,9 +129,18 @@ def test_dead_jobs_are_recorded_failed_with_their_state(tmp_path: Path, fake_slu
     ex = SlurmExecutor(store, record_grace_s=0.2)
     assert ex.submit(cases, study) == ["77"]
     argv = (fake_slurm / "sbatch.argv").read_text()
-    assert "--array=0-2" in argv and "--partition=debug" in argv and "--time=2" in argv  # 120 s -> 2 min
-    script = Path(argv.split()[-1]).read_text()
-    assert "module load torch" in script and "-m nnperf.experiments.slurm" in script
+    script = Path(argv.split()[-1]).read_text()  # submitit's job script: the options as #SBATCH lines
+    # 120 s = 2 min + the 2-minute margin; submitit's USR2 comes 30 s before the limit
+    for line in (
+        "--array=0-2%3",
+        "--partition=debug",
+        "--time=4",
+        "--signal=USR2@30",
+        "--no-requeue",
+        "--ntasks=1",
+    ):
+        assert f"#SBATCH {line}\n" in script
+    assert "module load torch" in script and "submitit.core._submit" in script
     # Task 0 lost its node, task 1 hit its time limit, task 2 left the queue (accounting is off).
     (fake_slurm / "squeue.out").write_text("77_0|NODE_FAIL|None\n77_1|TIMEOUT|None\n")
     t0 = time.monotonic()

@@ -1,16 +1,19 @@
-"""Run a study's Slurm environments: one ``sbatch`` job array per environment, one array task per case.
+"""Run a study's Slurm environments: one job array per environment, one array task per case, via submitit.
 
-* **Submission.** The cases of an environment become one job array (``sbatch --parsable --array=0-N``) whose
-  resources come from the environment's ``slurm:`` mapping (partition, account, qos, time, cpus_per_task,
-  mem, gres, constraint; ``setup`` lines run first in the job). Without ``slurm.time`` the job's limit is
-  ``run.timeout_s`` rounded up to whole minutes. Task *i* runs ``python -m nnperf.experiments.slurm
-  PAYLOAD_i STORE``: the same payload and case process as the local runner, so **the job writes its own
-  record** into the results store (which must be on a file system the compute nodes share).
-* **Why not submitit.** submitit submits job arrays fine, but it learns a job's state only from ``sacct``;
-  where accounting is off (``accounting_storage/none``, as on the test cluster and many small clusters) a
-  cancelled job stays ``UNKNOWN`` and ``job.done()`` stays False forever (tried with submitit 1.5.4 against
-  the local daemons), so its waiting cannot be used. What remains (writing a script and calling sbatch) is
-  a few lines, and a plain script needs no pickles and no submitit on the compute nodes.
+* **Submission.** The cases of an environment become one job array submitted through submitit
+  (``SlurmExecutor.map_array``), whose resources come from the environment's ``slurm:`` mapping (partition,
+  account, qos, time, cpus_per_task, mem, gres, constraint, passed to sbatch as they are written; ``setup``
+  lines run first in the job). Without ``slurm.time`` the job's limit is ``run.timeout_s`` rounded up to whole
+  minutes plus :data:`TIME_MARGIN_MIN`: submitit asks Slurm for a USR2 signal ``SIGNAL_DELAY_S`` before the
+  limit (Slurm may send it up to a minute earlier) and ends the task when it arrives, so the margin keeps the
+  case's own timeout, which records it, first. Task *i* calls :func:`run_task` on payload *i*: the same payload and case process as the local
+  runner, so **the job writes its own record** into the results store (which must be on a file system the
+  compute nodes share, as must the virtualenv with nnperf and submitit).
+* **Waiting without sacct.** submitit learns a job's state only from ``sacct``; where accounting is off
+  (``accounting_storage/none``, as on the test cluster and many small clusters) ``sacct`` fails, a cancelled
+  job stays ``UNKNOWN`` and ``job.done()`` stays False forever (seen with submitit 1.5.4 against the local
+  daemons). So nnperf uses submitit to submit and follows the tasks itself, as below; submitit's own
+  waiting (``job.result()``, ``job.done()``) is never called.
 * **Never hang.** :meth:`SlurmExecutor.wait` polls ``squeue -t all`` (jobs that ended stay listed for
   Slurm's ``MinJobAge``). A task that ended without a record (CANCELLED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY,
   a crash) gets a failed record naming the state and the tail of its log. A task that left the queue
@@ -137,10 +140,16 @@ def slurm_fingerprint(environment: Any) -> str:
     return "slurm-" + _UNSAFE.sub("_", environment.name)
 
 
+#: Minutes added to the case timeout for a job's default time limit, and how long before that limit submitit's
+#: USR2 arrives (it ends a task that is not checkpointable); Slurm may send it up to 60 s early.
+TIME_MARGIN_MIN = 2
+SIGNAL_DELAY_S = 30
+
+
 def _time_limit(slurm: Mapping[str, Any], timeout_s: float) -> str:
     if slurm.get("time"):
         return str(slurm["time"])
-    return str(max(1, math.ceil(timeout_s / 60)))  # sbatch reads a bare number as minutes
+    return str(max(1, math.ceil(timeout_s / 60)) + TIME_MARGIN_MIN)  # sbatch reads a bare number as minutes
 
 
 def sbatch_options(environment: Any, study: Any) -> list[str]:
@@ -160,6 +169,16 @@ def sbatch_options(environment: Any, study: Any) -> list[str]:
     # A node failure ends the case (recorded as failed) rather than rerunning it unseen; one task per case.
     opts += ["--no-requeue", "--ntasks=1", "--nodes=1"]
     return opts
+
+
+def _as_parameters(options: Iterable[str]) -> dict[str, Any]:
+    """``["--partition=debug", "--no-requeue"]`` -> ``{"partition": "debug", "no-requeue": True}``: sbatch
+    options as submitit's ``additional_parameters``, which it writes back as ``#SBATCH`` lines unchanged."""
+    out: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.removeprefix("--").partition("=")
+        out[key] = value if sep else True
+    return out
 
 
 @dataclass
@@ -384,49 +403,47 @@ class SlurmExecutor:
         for i, payload in enumerate(payloads):
             _write_json(folder / f"{i}.json", payload)
         store = str(Path(self.store.root).resolve())
-        argv = [
-            "sbatch",
-            "--parsable",
-            f"--job-name=nnperf-{study.name}-{environment.name}",
-            f"--array=0-{len(cases) - 1}",
-            f"--output={folder}/%A_%a.out",
-            f"--chdir={os.getcwd()}",  # relative paths in the spec (data dirs, file.py models) as here
-            *sbatch_options(environment, study),
+        src = str(Path(__file__).resolve().parents[2])  # a checkout that is not installed works too
+        setup = [
+            f"# written by nnperf for environment {environment.name!r}: array task i runs case i.json",
+            *((environment.slurm or {}).get("setup") or ()),
+            f"export PYTHONPATH={shlex.quote(src)}${{PYTHONPATH:+:$PYTHONPATH}}",
         ]
-        script = folder / "job.sh"
-        script.write_text(self._script(argv, environment, folder, store))
+        import submitit  # lazy: only Slurm environments need it
+        from submitit.core.utils import FailedJobError
+
+        # The job runs the case with the interpreter given here (a virtualenv on the shared file system);
+        # no requeue after a timeout: a case that ran out of time is recorded, not silently rerun.
+        executor = submitit.SlurmExecutor(folder=folder, python=self.python, max_num_timeout=0)
+        executor.update_parameters(
+            job_name=f"nnperf-{study.name}-{environment.name}",
+            setup=setup,
+            use_srun=False,  # one process per task: the case runner starts its own subprocess
+            signal_delay_s=SIGNAL_DELAY_S,
+            array_parallelism=len(cases),
+            stderr_to_stdout=True,  # one log per task, read back for a failed task's error
+            # chdir: relative paths in the spec (data dirs, file.py models) resolve as they do here
+            additional_parameters={
+                **_as_parameters(sbatch_options(environment, study)),
+                "chdir": os.getcwd(),
+            },
+        )
+        paths = [str(folder / f"{i}.json") for i in range(len(payloads))]
         try:
-            proc = self._run([*argv, str(script)])
-        except subprocess.TimeoutExpired:
-            raise UsageError(
-                f"Slurm is not reachable (sbatch: no answer in {self.command_timeout_s:g} s): {_LOCAL_HINT}"
-            ) from None
-        if proc.returncode != 0:
-            reason = _last_line(proc.stderr) or f"exit status {proc.returncode}"
+            jobs = executor.map_array(run_task, paths, [store] * len(paths))
+        except (
+            FailedJobError
+        ) as exc:  # sbatch exited non-zero (check_slurm has just seen the controller answer)
+            reason = _last_line(str(exc)) or "sbatch failed"
             raise UsageError(
                 f"sbatch refused the jobs of environment {environment.name!r} ({reason}): "
                 "fix its slurm: settings (partition, time, mem, gres, ...)"
-            )
-        job = proc.stdout.strip().split(";")[0]  # "123" or "123;cluster"
+            ) from None
+        job = jobs[0].job_id.split("_")[0]  # array tasks are "<array id>_<index>"
         return [
-            _Task(p["case"]["id"], job, i, str(folder / f"{job}_{i}.out"), p["case"], p["spec"])
+            _Task(p["case"]["id"], job, i, str(jobs[i].paths.stdout), p["case"], p["spec"])
             for i, p in enumerate(payloads)
         ]
-
-    def _script(self, argv: list[str], environment: Any, folder: Path, store: str) -> str:
-        src = str(Path(__file__).resolve().parents[2])  # a checkout that is not installed works too
-        setup = list((environment.slurm or {}).get("setup") or ())
-        lines = [
-            "#!/bin/bash",
-            f"# Written by nnperf for environment {environment.name!r}: array task i runs case i.json.",
-            f"# Submitted as: {shlex.join([*argv, str(folder / 'job.sh')])}",
-            "set -e",
-            *setup,
-            f"export PYTHONPATH={shlex.quote(src)}${{PYTHONPATH:+:$PYTHONPATH}}",
-            f"exec {shlex.quote(self.python)} -m nnperf.experiments.slurm "
-            f'{shlex.quote(str(folder))}/"$SLURM_ARRAY_TASK_ID".json {shlex.quote(store)}',
-        ]
-        return "\n".join(lines) + "\n"
 
     def _mkdir(self) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -624,6 +641,15 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 # -- inside the job --------------------------------------------------------------------------------------
+def run_task(payload_path: str, store: str) -> int:
+    """What a submitit array task runs: the case of ``payload_path``; a failure is the case's record."""
+    try:
+        return main([payload_path, store])
+    except NnperfError as exc:
+        print(f"nnperf: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m nnperf.experiments.slurm PAYLOAD STORE``: run the case; its record names node and task."""
     import socket
