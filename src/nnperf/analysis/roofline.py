@@ -9,6 +9,7 @@ kept apart and labelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,23 +91,40 @@ def place(
     return Placement(i, roof, bound, efficiency, headroom)
 
 
+def preferred_roof(roofs: Iterable[Any], match: Callable[[Any], bool]) -> Any:
+    """The measured roof that ``match``es (the rate this machine reaches), else the nominal one, else None."""
+    candidates = [r for r in roofs if match(r)]
+    for source in ("measured", "nominal"):
+        for r in candidates:
+            if r.source == source:
+                return r
+    return None
+
+
+def _section_roofs(
+    section: Mapping[str, Any], source: str, compute: list[ComputeRoof], bandwidth: list[BandwidthRoof]
+) -> None:
+    """Append the roofs of one profile section (``{"flops": {dtype: FLOP/s}, "bandwidth": {level: {kernel:
+    bytes/s}}}``, as the CPU and the GPU measurements write it) to ``compute`` and ``bandwidth``."""
+    for dtype, value in (section.get("flops") or {}).items():
+        if value:
+            compute.append(ComputeRoof(dtype, float(value), source))
+    for level, kernels in (section.get("bandwidth") or {}).items():
+        if not isinstance(kernels, dict) or not kernels:
+            continue
+        # STREAM's triad where measured (the conventional roof), else the best kernel of that level.
+        kernel = "triad" if kernels.get("triad") else max(kernels, key=lambda k: kernels[k] or 0)
+        if kernels.get(kernel):
+            bandwidth.append(BandwidthRoof(level, float(kernels[kernel]), kernel, source))
+
+
 def ceilings_from_profile(profile: Any) -> Ceilings:
     """Compute and bandwidth roofs of a MachineProfile (or its dict), measured and nominal."""
     data = profile.to_dict() if hasattr(profile, "to_dict") else profile
     compute: list[ComputeRoof] = []
     bandwidth: list[BandwidthRoof] = []
     for source in ("measured", "nominal"):
-        section = data.get(source, {})
-        for dtype, value in (section.get("flops") or {}).items():
-            if value:
-                compute.append(ComputeRoof(dtype, float(value), source))
-        for level, kernels in (section.get("bandwidth") or {}).items():
-            if not isinstance(kernels, dict) or not kernels:
-                continue
-            # STREAM's triad where measured (the conventional roof), else the best kernel of that level.
-            kernel = "triad" if kernels.get("triad") else max(kernels, key=lambda k: kernels[k] or 0)
-            if kernels.get(kernel):
-                bandwidth.append(BandwidthRoof(level, float(kernels[kernel]), kernel, source))
+        _section_roofs(data.get(source, {}), source, compute, bandwidth)
     return Ceilings(tuple(compute), tuple(bandwidth))
 
 
@@ -120,14 +138,7 @@ def gpu_ceilings(device: str, profile: Any = None) -> Ceilings:
     data = profile.to_dict() if hasattr(profile, "to_dict") else (profile or {})
     gpu = (data.get("measured") or {}).get("gpu") or {}
     if isinstance(gpu, dict) and gpu.get("available", True):
-        for dtype, value in (gpu.get("flops") or {}).items():
-            if value:
-                compute.append(ComputeRoof(dtype, float(value), "measured"))
-        for level, kernels in (gpu.get("bandwidth") or {}).items():
-            if isinstance(kernels, dict) and kernels:
-                kernel = "triad" if kernels.get("triad") else max(kernels, key=lambda k: kernels[k] or 0)
-                if kernels.get(kernel):
-                    bandwidth.append(BandwidthRoof(level, float(kernels[kernel]), kernel, "measured"))
+        _section_roofs(gpu, "measured", compute, bandwidth)
     card = nominal_gpu(device) or {}
     for dtype, value in (card.get("flops") or {}).items():
         if value:

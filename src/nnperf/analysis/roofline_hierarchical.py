@@ -26,12 +26,12 @@ Pure functions over the ``ncu_comparison.json`` record (:mod:`nnperf.measure.ncu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, attainable
+from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, attainable, preferred_roof
 from nnperf.errors import UsageError
 
 LEVELS: tuple[str, ...] = ("l1", "l2", "hbm")  # innermost first (the names of nnperf.measure.ncu.LEVELS)
@@ -140,12 +140,6 @@ def load_ncu_comparison(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _pick(roofs: Sequence[Any], match: Any) -> Any:
-    """The measured roof that matches, else the nominal one, else None."""
-    found = [r for r in roofs if match(r)]
-    return next((r for r in found if r.source == "measured"), found[0] if found else None)
-
-
 # ---- the analysis ---------------------------------------------------------------------------------------------
 def _flops_of(op: Mapping[str, Any]) -> tuple[float | None, str]:
     """(FLOPs, their source) of one ncu comparison row, or (None, why not)."""
@@ -164,14 +158,14 @@ def hierarchical_roofline(
     """Points per op and level from an ncu comparison record, under ``ceilings`` (see :func:`~nnperf.analysis.roofline.gpu_ceilings`)."""
     dtype = dtype or str(record.get("dtype") or "fp32")
     device = str(record.get("gpu") or "GPU")
-    compute = _pick(ceilings.compute, lambda r: r.dtype == dtype)
+    compute = preferred_roof(ceilings.compute, lambda r: r.dtype == dtype)
     if compute is None:
         have = sorted({r.dtype for r in ceilings.compute})
         raise UsageError(
             f"no compute roof for {dtype} on {device!r} (roofs for: {', '.join(have) or 'none'}): give a machine "
             "profile measured on this GPU (--machine), or pick a dtype that has one"
         )
-    roofs = {level: _pick(ceilings.bandwidth, lambda r, lv=level: r.level == lv) for level in LEVELS}
+    roofs = {level: preferred_roof(ceilings.bandwidth, lambda r, lv=level: r.level == lv) for level in LEVELS}
     notes = [
         f"compute roof: {compute.source} {dtype}",
         *(f"{LEVEL_NAMES[lv]} roof: {r.source} ({r.kernel})" for lv, r in roofs.items() if r is not None),

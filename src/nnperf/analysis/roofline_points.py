@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, intensity, place
+from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, intensity, place, preferred_roof
 from nnperf.errors import UsageError
 from nnperf.static import aggregate
 
@@ -145,14 +145,14 @@ def select_roofs(
     """
     if memory_level not in MEMORY_LEVELS:
         raise UsageError(f"unknown memory level {memory_level!r}: use one of {', '.join(MEMORY_LEVELS)}")
-    compute = _first(ceilings.compute, lambda r: r.dtype == dtype)
+    compute = preferred_roof(ceilings.compute, lambda r: r.dtype == dtype)
     if compute is None:
         have = sorted({r.dtype for r in ceilings.compute}) or ["none"]
         raise UsageError(
             f"the machine profile has no compute roof for {dtype!r} (it has: {', '.join(have)}); "
             "pick one of those with --dtype or measure this dtype with `nnperf machine --refresh`"
         )
-    memory = _first(ceilings.bandwidth, lambda r: r.level == memory_level)
+    memory = preferred_roof(ceilings.bandwidth, lambda r: r.level == memory_level)
     if memory is None:
         have = sorted({r.level for r in ceilings.bandwidth}) or ["none"]
         raise UsageError(
@@ -160,15 +160,6 @@ def select_roofs(
             "pick one of those with --memory-level"
         )
     return compute, memory
-
-
-def _first(roofs: Iterable[Any], match: Any) -> Any:
-    candidates = [r for r in roofs if match(r)]
-    for source in ("measured", "nominal"):  # a measured roof is the one this machine reaches
-        for r in candidates:
-            if r.source == source:
-                return r
-    return None
 
 
 # ---- hints --------------------------------------------------------------------------------------------------

@@ -137,15 +137,15 @@ def _roofs(
         return (compute.flops_per_s, memory.bytes_per_s, f"{compute.source} {dtype} and {memory.level}"), []
     names = {d for t in traces for d in t.devices}
     if len(names) == 1:
-        from nnperf.machine.nominal import nominal_gpu
+        from nnperf.analysis.roofline import gpu_ceilings
 
         (name,) = names
-        card = nominal_gpu(name)
-        if card and card["flops"].get(dtype) and card.get("memory_bandwidth"):
+        spec_sheet = gpu_ceilings(name)  # no profile: the card's nominal roofs only
+        compute = next((r for r in spec_sheet.compute if r.dtype == dtype), None)
+        memory = next((b for b in spec_sheet.bandwidth if b.level == "hbm"), None)
+        if compute is not None and memory is not None:
             label = f"nominal {dtype} and memory bandwidth of {name} (spec sheet, not measured)"
-            return (float(card["flops"][dtype]), float(card["memory_bandwidth"]), label), [
-                f"roofline classes use the {label}"
-            ]
+            return (compute.flops_per_s, memory.bytes_per_s, label), [f"roofline classes use the {label}"]
     return None, [
         "no roofs for the costed ops' roofline classes: give a machine profile (nnperf trace --machine FILE, "
         "analyze(ceilings=...)); their FLOPs, intensity and achieved FLOP/s are shown"

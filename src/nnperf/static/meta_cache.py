@@ -26,6 +26,7 @@ ENABLED = True  # tests switch it off to compare against running every op
 _LEAVES = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout)
 _BYPASS_TAGS = (torch.Tag.inplace_view, torch.Tag.dynamic_output_shape, torch.Tag.data_dependent_output)
 _NOT_CACHEABLE = object()
+_MISSING = object()
 
 
 class _Uncacheable(Exception):
@@ -110,8 +111,8 @@ class MetaOutputCache:
             key = (func, context, _key(args, storages), _key(kwargs, storages))
         except _Uncacheable:
             return func(*args, **kwargs)
-        spec = self._entries.get(key)
-        if spec is not None:
+        spec = self._entries.get(key, _MISSING)
+        if spec is not _MISSING:  # a stored result may be None (an op that returns nothing)
             if spec is _NOT_CACHEABLE:
                 return func(*args, **kwargs)
             self.hits += 1
