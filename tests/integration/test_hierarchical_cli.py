@@ -58,3 +58,15 @@ def test_bad_ncu_input_is_a_one_line_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "drop MODEL" in r.stderr
     r = nnperf("roofline", "--ncu", str(record(tmp_path)), "-o", str(tmp_path / "x.html"))
     assert r.returncode == 2 and "unknown chart format" in r.stderr
+
+
+def test_the_recorded_dtype_is_the_default_and_dtype_overrides_it(tmp_path: Path) -> None:
+    path = record(tmp_path)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "dtype": "bf16"}))
+    r = nnperf("roofline", "--ncu", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "NVIDIA H100 80GB HBM3, bf16:" in r.stdout  # the recorded run's dtype picks the roof
+    r = nnperf("roofline", "--ncu", str(path), "--dtype", "fp32")
+    assert r.returncode == 0, r.stderr
+    assert "NVIDIA H100 80GB HBM3, fp32:" in r.stdout  # an explicit --dtype, even the usual default, wins

@@ -46,8 +46,7 @@ def run_hierarchical(args: argparse.Namespace) -> int:
         from nnperf.machine.profile import load_profile
 
         profile = load_profile(args.machine)
-    # --dtype left at its default: the dtype the recorded run used
-    dtype = args.dtype if args.dtype != "fp32" or not record.get("dtype") else str(record["dtype"])
+    dtype = args.dtype or str(record.get("dtype") or "fp32")  # no --dtype: the recorded run's
     result = hierarchical_roofline(record, gpu_ceilings(str(record.get("gpu") or ""), profile), dtype)
     print(hierarchical_table(result))
     if output:

@@ -222,7 +222,10 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         "compute roof of the dtype and the bandwidth roof of a memory level of a machine profile.",
     )
     _add_model_args(p, optional=True)  # `nnperf roofline --kernels` places calibration kernels, no model
-    p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: also picks the roof")
+    p.add_argument(
+        "--dtype",
+        help="fp32 (default; with --ncu, the recorded run's), bf16, fp16 or fp64: also picks the roof",
+    )
     p.add_argument("--mode", default="infer", help="infer (default) or train: which pass the points cover")
     p.add_argument(
         "--machine",
@@ -261,6 +264,7 @@ def _run_roofline(args: argparse.Namespace) -> int:
         from nnperf.cli.hierarchical_cmd import run_hierarchical
 
         return run_hierarchical(args)
+    args.dtype = args.dtype or "fp32"
     from nnperf.analysis.roofline import ceilings_from_profile
     from nnperf.analysis.roofline_points import LEVELS, MEMORY_LEVELS, roofline_points, select_roofs
     from nnperf.errors import UsageError
