@@ -63,3 +63,9 @@ class ShapeMismatch(nn.Module):
 
 def make_broken_forward() -> nn.Module:
     return ShapeMismatch()
+
+
+def make_pooled_batch_norm() -> nn.Module:
+    """Conv, global pool, BatchNorm1d: eval works at any batch, training at batch 1 cannot (one value per
+    channel), like torchvision's inception_v3 auxiliary head."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(8))

@@ -76,7 +76,13 @@ def test_models_lists_every_source() -> None:
         (["summary", "tests/data/user_model.py:no_such_factory"], "no_such_factory"),
         (
             ["summary", "tests/data/user_model.py:make_broken_forward", "--input", "12"],
-            "failed on meta and cpu tensors",
+            "failed in its inference pass (batch 1) on meta and cpu tensors",
+        ),
+        (
+            ["summary", "tests/data/user_model.py:make_pooled_batch_norm", "--input", "3x8x8"],
+            "failed in its training step (batch 1) on meta and cpu tensors: ValueError: Expected more than 1 "
+            "value per channel when training, got input size torch.Size([1, 8]); batch norm in training mode "
+            "needs more than one sample per channel: use a batch of 2 or more",
         ),
         (["summary", "tests/data/no_such_file.py:make"], "no_such_file.py"),
     ],

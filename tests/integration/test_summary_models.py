@@ -117,3 +117,20 @@ def test_totals_reconcile_with_flopcounter_mode() -> None:
     assert fwd["flops_other"] == fwd["flops"] - fc.get_total_flops() > 0
     other_kinds = {k for k, t in s.to_dict()["by_kind"].items() if t["macs"] == 0 and t["flops"] > 0}
     assert {"norm", "pointwise", "pool"} <= other_kinds
+
+
+def _listed_models() -> list[str]:
+    from nnperf.models import list_models
+
+    return [entry.name for entry in list_models()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _listed_models())
+def test_every_listed_model_is_analysed_with_every_op_counted(name: str) -> None:
+    # What `nnperf models` lists must work with `nnperf summary NAME`; batch 2 because batch norm cannot
+    # train on one sample (inception_v3's auxiliary head), which the error for batch 1 says.
+    s = nnperf.summary(name, batch=2)
+    assert s.uncounted_ops == {}
+    assert s.forward.flops > 0 and s.backward.flops > 0
+    assert s.profile.tensor_mode == "meta", s.profile.warnings

@@ -491,6 +491,37 @@ def test_pointwise_compound_ops() -> None:
     assert rec.one(aten.add).flops == 24
 
 
+def test_in_place_ops_cost_like_their_functional_twin() -> None:
+    # masked_fill_, eq_ and threshold_ carry only the `inplace` tag (their twins are tagged pointwise):
+    # they must be costed like masked_fill, eq and threshold, not listed as uncounted.
+    x, y = torch.randn(3, 4), torch.randn(3, 4)
+    mask = x > 0
+    rec = run(
+        lambda: (x.clone().masked_fill_(mask, 0.0), x.clone().eq_(y), F.threshold_(x.clone(), 0.0, 0.0))
+    )
+    assert rec.uncounted == set()
+    fill = rec.one(aten.masked_fill_)
+    # 12 elements selected, no arithmetic: 0 FLOPs; read self 48 B + mask 12 B (bool), write self 48 B.
+    assert (fill.flops, fill.bytes_read, fill.bytes_written) == (0, 60, 48)
+    assert rec.one(aten.eq_).flops == 12  # one comparison per element
+    assert rec.one(aten.threshold_).flops == 12
+
+
+def test_every_in_place_aten_op_whose_twin_has_a_formula_has_one() -> None:
+    missing = []
+    for name in dir(aten):
+        if not name.endswith("_") or name.startswith("_") or not hasattr(aten, name[:-1]):
+            continue
+        packet, twin = getattr(aten, name), getattr(aten, name[:-1])
+        for overload in packet.overloads():
+            op = getattr(packet, overload)
+            if torch.Tag.inplace not in op.tags or overload not in twin.overloads():
+                continue
+            if formula_for(getattr(twin, overload)) is not None and formula_for(op) is None:
+                missing.append(str(op))
+    assert missing == []
+
+
 def test_memory_ops() -> None:
     x = torch.randn(4, 8)
     rec = run(
@@ -558,7 +589,7 @@ def _train_step(model: nn.Module, inputs: dict | tuple, opt_cls: type, **opt_kw:
     return run(step)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "vit_b_16"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "vit_b_16", "swin_v2_t"])
 @pytest.mark.parametrize("opt", ["sgd", "adamw"])
 def test_coverage_torchvision(name: str, opt: str) -> None:
     import torchvision

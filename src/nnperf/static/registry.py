@@ -275,6 +275,9 @@ def _resolve(op: OpOverload) -> Formula | None:
     fn = _FORMULAS.get(op) or _FORMULAS.get(op.overloadpacket)
     if fn is not None:
         return fn
+    twin = _functional_twin(op)
+    if twin is not None:
+        return formula_for(twin)
     if op.is_view or torch.Tag.inplace_view in op.tags:
         return _view_rule
     if torch.Tag.pointwise in op.tags:
@@ -282,6 +285,22 @@ def _resolve(op: OpOverload) -> Formula | None:
     if torch.Tag.reduction in op.tags:
         return _reduction_rule
     return None
+
+
+def _functional_twin(op: OpOverload) -> OpOverload | None:
+    """``masked_fill.Scalar`` for ``masked_fill_.Scalar``: the functional op an in-place op computes.
+
+    An in-place op does the arithmetic of its functional twin on tensors of the same shape, but PyTorch
+    tags many of them only ``inplace`` (``masked_fill_``, ``eq_``, ``gelu_``, ``threshold_`` lack the
+    ``pointwise`` tag their twins carry), so without this they would fall through every tag rule.
+    """
+    if torch.Tag.inplace not in op.tags:
+        return None
+    name = op.overloadpacket.__name__
+    if not name.endswith("_") or name.endswith("__"):
+        return None
+    packet = getattr(getattr(torch.ops, op.namespace), name[:-1], None)
+    return getattr(packet, op._overloadname, None) if packet is not None else None
 
 
 _loaded = False

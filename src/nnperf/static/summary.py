@@ -186,20 +186,47 @@ def _optimizer_step(
     return state, transient
 
 
+class _PassFailed(Exception):
+    """The model raised in one of the passes; ``stage`` says which, for the error message."""
+
+    def __init__(self, stage: str, cause: Exception) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.cause = cause
+
+
+def _stage(stage: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except NnperfError:
+        raise
+    except Exception as exc:
+        raise _PassFailed(stage, exc) from exc
+
+
 def _run(workload: Any, tensor_mode: str, optimizer: str, autocast: str | None) -> tuple[_Pass, _Pass]:
     if tensor_mode != "fake":
         device = torch.device(tensor_mode)
         # one memo for both passes: the training forward repeats the inference pass's ops
         cache = MetaOutputCache() if tensor_mode == "meta" else None
-        return _inference_pass(workload, device, autocast, cache), _training_pass(
-            workload, device, optimizer, autocast, cache
+        return _stage("inference pass", _inference_pass, workload, device, autocast, cache), _stage(
+            "training step", _training_pass, workload, device, optimizer, autocast, cache
         )
-    fake_mode = _to_fake(workload.model)
+    fake_mode = _stage("conversion to fake tensors", _to_fake, workload.model)
     device = torch.device("cpu")
     with fake_mode:
-        return _inference_pass(workload, device, autocast), _training_pass(
-            workload, device, optimizer, autocast
+        return _stage("inference pass", _inference_pass, workload, device, autocast), _stage(
+            "training step", _training_pass, workload, device, optimizer, autocast
         )
+
+
+def _failure_hint(exc: Exception, batch: int) -> str:
+    """The fix for failures users meet on a first try, where PyTorch's own message does not say it."""
+    if batch == 1 and "Expected more than 1 value per channel when training" in str(exc):
+        return (
+            "; batch norm in training mode needs more than one sample per channel: use a batch of 2 or more"
+        )
+    return ""
 
 
 def _to_fake(model: torch.nn.Module) -> Any:
@@ -287,9 +314,8 @@ def summarize(
             result = _run(workload, device_name, opt_name, autocast)
             used = device_name
             break
-        except NnperfError:
-            raise
-        except Exception as exc:
+        except _PassFailed as failure:
+            exc = failure.cause
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             if attempt + 1 < len(order):
                 size = count_parameters(workload.model).param_bytes
@@ -303,7 +329,10 @@ def summarize(
                 )
                 continue
             tried = " and ".join(order[: attempt + 1])
-            raise ModelError(f"model {workload.name!r} failed on {tried} tensors: {reason}") from exc
+            raise ModelError(
+                f"model {workload.name!r} failed in its {failure.stage} (batch {batch}) on {tried} tensors: "
+                f"{reason}{_failure_hint(exc, batch)}"
+            ) from exc
     assert result is not None and workload is not None
     infer, train = result
     counts = count_parameters(workload.model)
