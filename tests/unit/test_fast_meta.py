@@ -78,3 +78,36 @@ def test_whole_model_results_identical_with_and_without(
     monkeypatch.setattr(fast_meta, "ENABLED", False)
     slow = nnperf.summary(model, mode="train", **kwargs).to_dict(include_ops=True)
     assert fast == slow
+
+
+GROUPED_LAYOUTS = [  # (a, b, offs) shapes: rows split, shared dimension split, batched, columns split
+    ((16, 8), (3, 8, 16), True),
+    ((8, 16), (16, 16), True),
+    ((3, 8, 8), (3, 8, 16), False),
+    ((3, 8, 8), (8, 16), True),
+]  # every row a multiple of 16 bytes in fp16, as the kernels require
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape", "grouped"), GROUPED_LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_grouped_mm_on_meta_builds_what_the_cpu_kernel_returns(
+    a_shape: tuple, b_shape: tuple, grouped: bool, dtype: torch.dtype
+) -> None:
+    # PyTorch's meta kernel refuses these dtypes (CUDA's grouped GEMM is bf16 only); the CPU kernel runs them.
+    offs = torch.tensor([4, 8, 16], dtype=torch.int32) if grouped else None
+    a, b = torch.randn(a_shape, dtype=dtype), torch.randn(b_shape, dtype=dtype)
+    meta_offs = offs.to("meta") if offs is not None else None
+    with pytest.raises(RuntimeError, match=r"(BFloat16|cuBLASLt)"):
+        torch._grouped_mm(a.to("meta"), b.to("meta"), offs=meta_offs)
+    fast = fast_meta.FAST_META[aten._grouped_mm.default](a.to("meta"), b.to("meta"), meta_offs)
+    real = torch._grouped_mm(a, b, offs=offs)
+    assert (tuple(fast.shape), fast.stride(), fast.dtype) == (tuple(real.shape), real.stride(), real.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_grouped_mm_bf16_and_unsupported_dtypes_are_left_to_pytorch(dtype: torch.dtype) -> None:
+    # bf16: PyTorch's meta kernel builds it; fp64: no grouped_mm kernel runs it, so its error must stand.
+    a = torch.empty(16, 8, device="meta", dtype=dtype)
+    b = torch.empty(3, 8, 16, device="meta", dtype=dtype)
+    offs = torch.empty(3, device="meta", dtype=torch.int32)
+    assert fast_meta.FAST_META[aten._grouped_mm.default](a, b, offs) is None

@@ -119,6 +119,32 @@ def test_matrix_vector_products() -> None:
     assert (rec.one(aten.dot).macs, rec.one(aten.dot).flops) == (4, 8)
 
 
+def test_grouped_mm_every_layout() -> None:
+    # Three groups (experts); offsets split the grouped dimension 16 -> 4 + 4 + 8 (fp32 on the CPU kernel,
+    # whose strides must be multiples of 16 bytes, hence sizes that are multiples of 4).
+    offs = torch.tensor([4, 8, 16], dtype=torch.int32)
+    rec = run(
+        lambda: (
+            torch._grouped_mm(torch.randn(16, 8), torch.randn(3, 8, 12), offs=offs),  # rows split
+            torch._grouped_mm(torch.randn(8, 16), torch.randn(16, 12), offs=offs),  # shared dim split
+            torch._grouped_mm(torch.randn(3, 4, 8), torch.randn(3, 8, 12)),  # batched
+            torch._grouped_mm(torch.randn(3, 4, 8), torch.randn(8, 16), offs=offs),  # columns split
+        )
+    )
+    rows, shared, batched, columns = rec.of(aten._grouped_mm)
+    # (16, 8) @ groups of (8, 12): each of the 16 rows meets one group: 16*8*12 = 1,536 MACs.
+    assert (rows.macs, rows.flops) == (1536, 3072)
+    # Read 128 + 288 floats + 3 int32 offsets = 1,676 B; write 16*12 floats = 768 B.
+    assert (rows.bytes_read, rows.bytes_written) == (1676, 768)
+    # (8, 16) @ (16, 12), the 16 split 4 + 4 + 8 into three (8, 12) results: 8*16*12 = 1,536 MACs.
+    assert shared.macs == 1536
+    # Three (4, 8) @ (8, 12): 3*4*8*12 = 1,152 MACs.
+    assert batched.macs == 1152
+    # Group g: (4, 8) @ (8, columns of g), the 16 columns split 4 + 4 + 8: 4*8*16 = 512 MACs.
+    assert columns.macs == 512
+    assert rec.uncounted == set()
+
+
 def test_einsum_decomposes_to_bmm() -> None:
     a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
     rec = run(lambda: torch.einsum("bij,bjk->bik", a, b))

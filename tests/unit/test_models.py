@@ -255,6 +255,42 @@ def test_gpt3_175b_count_analytic() -> None:
     assert count.param_bytes == 2 * 174_604_259_328
 
 
+def _llama_params(
+    d: int, ffn: int, layers: int, heads: int, kv_heads: int, vocab: int, experts: int = 1
+) -> int:
+    kv = d // heads * kv_heads  # grouped-query attention: K and V have kv_heads heads of d / heads
+    attention = d * d + 2 * d * kv + d * d  # q, k, v, o; no biases
+    mlp = experts * 3 * d * ffn + (d * experts if experts > 1 else 0)  # gate, up, down (+ the router)
+    return vocab * d + layers * (attention + mlp + 2 * d) + d + d * vocab  # embed, norms, final norm, head
+
+
+# The parameter counts the model cards publish (the safetensors total on the Hub).
+@pytest.mark.parametrize(
+    ("name", "shape", "published"),
+    [
+        ("llama-2-7b", (4096, 11008, 32, 32, 32, 32000), 6_738_415_616),
+        ("llama-2-13b", (5120, 13824, 40, 40, 40, 32000), 13_015_864_320),
+        ("llama-2-70b", (8192, 28672, 80, 64, 8, 32000), 68_976_648_192),
+        ("llama-3-8b", (4096, 14336, 32, 32, 8, 128256), 8_030_261_248),
+        ("llama-3-70b", (8192, 28672, 80, 64, 8, 128256), 70_553_706_496),
+        ("llama-3.1-405b", (16384, 53248, 126, 128, 8, 128256), 405_853_388_800),
+        ("mistral-7b", (4096, 14336, 32, 32, 8, 32000), 7_241_732_096),
+        ("mixtral-8x7b", (4096, 14336, 32, 32, 8, 32000, 8), 46_702_792_704),
+    ],
+)
+def test_llama_family_counts_are_published(name: str, shape: tuple, published: int) -> None:
+    assert _llama_params(*shape) == published
+    assert count_parameters(build_workload(name, InputSpec()).model).total == published
+
+
+def test_qwen2_5_7b_count_with_qkv_biases() -> None:
+    d, kv = 3584, 3584 // 28 * 4
+    # Qwen2 is the Llama layout plus biases on q, k and v: d + 2 * kv per layer.
+    expected = _llama_params(d, 18944, 28, 28, 4, 152064) + 28 * (d + 2 * kv)
+    assert expected == 7_615_616_512  # published
+    assert count_parameters(build_workload("qwen2.5-7b", InputSpec()).model).total == expected
+
+
 def test_bert_base_cased_mlm_count_analytic() -> None:
     d, vocab, layers = 768, 28996, 12
     # Embeddings: word 28996*768 = 22,268,928; position 512*768 = 393,216; token type 2*768 = 1,536;

@@ -8,7 +8,13 @@ Heads: BERT is built with its masked-LM head (``BertForMaskedLM``, as its ``conf
 ``architectures``), so it has a pre-training objective to train; the head adds a transform
 (dense + LayerNorm) and a vocabulary bias, its decoder weight being tied to the word embeddings.
 DistilBERT likewise (``DistilBertForMaskedLM``), GPT-2/GPT-3 use ``GPT2LMHeadModel``, T5 uses
-``T5ForConditionalGeneration``.
+``T5ForConditionalGeneration``, the Llama family (Llama 2 and 3, Mistral, Qwen2.5, Mixtral) its
+``*ForCausalLM`` class. Their parameter counts equal the published ones (``tests/unit/test_models.py``).
+
+Mixtral is a mixture of experts: each token goes through 2 of 8 expert feed-forwards, chosen at run time.
+Its FLOPs do not depend on which experts are chosen (every token costs the same two expert matmuls), so they
+are exact on meta tensors; the bytes count every expert's weights as read, which holds once each expert
+receives a token (any batch of more than a few tokens).
 
 The 175B-class entries are the *shapes* of models whose weights were never published as a
 ``config.json`` on the Hub (GPT-3) or are far too large to load here; they are built on ``meta``:
@@ -101,6 +107,47 @@ def _t5(d_model: int, d_ff: int, d_kv: int, num_heads: int, num_layers: int) -> 
         "decoder_start_token_id": 0,
     }
 
+
+def _llama(
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    vocab: int,
+    positions: int,
+    rope_theta: float,
+    model_type: str = "llama",
+    rms_norm_eps: float = 1e-5,
+    **extra: Any,
+) -> dict[str, Any]:
+    # The Llama family's decoder (also Mistral's, Qwen2's, Mixtral's): RMSNorm, rotary positions, SwiGLU
+    # feed-forward (gate, up, down: 3 * hidden * intermediate), grouped-query attention (kv_heads < heads),
+    # no biases (Qwen2 adds q/k/v biases in its model class), an untied lm_head.
+    return {
+        "model_type": model_type,
+        "hidden_act": "silu",
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "vocab_size": vocab,
+        "max_position_embeddings": positions,
+        "rope_theta": rope_theta,
+        "rms_norm_eps": rms_norm_eps,
+        "tie_word_embeddings": False,
+        **extra,
+    }
+
+
+_LLAMA3_ROPE_SCALING = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
 
 _ENTRIES: tuple[HFConfigEntry, ...] = (
     HFConfigEntry(
@@ -218,6 +265,90 @@ _ENTRIES: tuple[HFConfigEntry, ...] = (
         "T5 11B (24+24 layers, d=1024, d_ff=65536, 128 heads of 128)",
         _t5(1024, 65536, 128, 128, 24),
         ("google-t5/t5-11b",),
+    ),
+    HFConfigEntry(
+        "llama-2-7b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 2 7B (32 layers, d=4096, 32 heads, ffn 11008, 4096 positions)",
+        _llama(4096, 11008, 32, 32, 32, 32000, 4096, 10000.0),
+        ("meta-llama/Llama-2-7b-hf",),
+    ),
+    HFConfigEntry(
+        "llama-2-13b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 2 13B (40 layers, d=5120, 40 heads, ffn 13824, 4096 positions)",
+        _llama(5120, 13824, 40, 40, 40, 32000, 4096, 10000.0),
+        ("meta-llama/Llama-2-13b-hf",),
+    ),
+    HFConfigEntry(
+        "llama-2-70b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 2 70B (80 layers, d=8192, 64 heads, 8 KV heads, ffn 28672, 4096 positions)",
+        _llama(8192, 28672, 80, 64, 8, 32000, 4096, 10000.0),
+        ("meta-llama/Llama-2-70b-hf",),
+    ),
+    HFConfigEntry(
+        "llama-3-8b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 3 8B (32 layers, d=4096, 32 heads, 8 KV heads, ffn 14336, vocab 128256)",
+        _llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000.0),
+        ("meta-llama/Meta-Llama-3-8B",),
+    ),
+    HFConfigEntry(
+        "llama-3-70b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 3 70B (80 layers, d=8192, 64 heads, 8 KV heads, ffn 28672, vocab 128256)",
+        _llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000.0),
+        ("meta-llama/Meta-Llama-3-70B",),
+    ),
+    HFConfigEntry(
+        "llama-3.1-405b",
+        "LlamaForCausalLM",
+        "causal-lm",
+        "Llama 3.1 405B (126 layers, d=16384, 128 heads, 8 KV heads, ffn 53248, 131072 positions)",
+        _llama(16384, 53248, 126, 128, 8, 128256, 131072, 500000.0, rope_scaling=_LLAMA3_ROPE_SCALING),
+        ("meta-llama/Llama-3.1-405B",),
+    ),
+    HFConfigEntry(
+        "mistral-7b",
+        "MistralForCausalLM",
+        "causal-lm",
+        "Mistral 7B v0.1 (32 layers, d=4096, 32 heads, 8 KV heads, ffn 14336, sliding window 4096)",
+        _llama(4096, 14336, 32, 32, 8, 32000, 32768, 10000.0, model_type="mistral", sliding_window=4096),
+        ("mistralai/Mistral-7B-v0.1",),
+    ),
+    HFConfigEntry(
+        "qwen2.5-7b",
+        "Qwen2ForCausalLM",
+        "causal-lm",
+        "Qwen2.5 7B (28 layers, d=3584, 28 heads, 4 KV heads, ffn 18944, vocab 152064)",
+        _llama(3584, 18944, 28, 28, 4, 152064, 131072, 1_000_000.0, model_type="qwen2", rms_norm_eps=1e-6),
+        ("Qwen/Qwen2.5-7B",),
+    ),
+    HFConfigEntry(
+        "mixtral-8x7b",
+        "MixtralForCausalLM",
+        "causal-lm",
+        "Mixtral 8x7B mixture of experts (32 layers, d=4096, 8 experts of ffn 14336, top-2 routing)",
+        _llama(
+            4096,
+            14336,
+            32,
+            32,
+            8,
+            32000,
+            32768,
+            1_000_000.0,
+            model_type="mixtral",
+            num_local_experts=8,
+            num_experts_per_tok=2,
+        ),
+        ("mistralai/Mixtral-8x7B-v0.1",),
     ),
     HFConfigEntry(
         "gpt3-175b",

@@ -1,4 +1,4 @@
-"""Shape functions for the few ops whose meta kernels are slow Python decompositions.
+"""Shape functions for the few ops whose meta kernels are slow, or refuse what the CPU kernel runs.
 
 On meta tensors PyTorch runs batch norm and layer norm (forward and backward) through Python reference
 decompositions: 2-4 ms per call, most of a static analysis of a ResNet or a transformer. Their outputs are
@@ -6,6 +6,12 @@ fully determined by the inputs' shapes, dtypes and layout, so for the plain case
 parameters present) nnperf builds them directly. Each function returns ``None`` to decline, and the counter
 then calls PyTorch's own meta kernel. ``tests/unit/test_fast_meta.py`` checks shape, stride and dtype of every
 output against PyTorch's meta kernels, and whole-model results with and without this module.
+
+``_grouped_mm`` (the expert matmuls of mixture-of-experts models) is the other case: its meta kernel checks
+for CUDA's grouped GEMM, which takes bf16 only, while the CPU kernel runs fp32 as well; an fp32 Mixtral would
+fail on meta tensors and be far too large to run on real ones. For fp32 and fp16, which the meta kernel refuses, the
+output is built here as the CPU kernel builds it (dense, the operands' dtype); the test checks it against the
+CPU kernel.
 """
 
 from __future__ import annotations
@@ -90,7 +96,29 @@ def _layer_norm_backward(
     )
 
 
+# Dtypes the CPU grouped_mm kernel runs but the meta kernel refuses (it checks for CUDA's bf16 grouped GEMM,
+# fp16 only with cuBLASLt's).
+_GROUPED_MM_CPU_ONLY = (torch.float32, torch.float16)
+
+
+def _grouped_mm(a: Any, b: Any, offs: Any = None, bias: Any = None, out_dtype: Any = None) -> Any:
+    if type(a) is not torch.Tensor or a.device.type != "meta" or a.dtype not in _GROUPED_MM_CPU_ONLY:
+        return None  # PyTorch's meta kernel handles bf16, and refuses what no kernel runs (fp64)
+    if a.dtype != b.dtype or (out_dtype is not None and out_dtype != a.dtype) or a.dim() not in (2, 3):
+        return None
+    if a.dim() == 2 and b.dim() == 2:  # the shared dimension split: one (M, N) result per group
+        shape = (offs.shape[0], a.shape[0], b.shape[1])
+    elif a.dim() == 2:  # rows split among the groups of b
+        shape = (a.shape[0], b.shape[-1])
+    elif b.dim() == 2:  # columns split
+        shape = (a.shape[1], b.shape[1])
+    else:  # batched
+        shape = (a.shape[0], a.shape[1], b.shape[2])
+    return torch.empty(shape, dtype=a.dtype, device="meta")
+
+
 FAST_META: dict[Any, Callable[..., tuple | None]] = {
+    aten._grouped_mm.default: _grouped_mm,
     aten.native_batch_norm.default: _batch_norm,
     aten.native_batch_norm_backward.default: _batch_norm_backward,
     aten.native_layer_norm.default: _layer_norm,

@@ -84,6 +84,24 @@ def _bmm(call: OpCall) -> Cost:
     return call.traffic(OpKind.MATMUL, flops=2 * macs, macs=macs)
 
 
+@register_formula(aten._grouped_mm)
+def _grouped_mm(call: OpCall) -> Cost:
+    # One matmul per group (mixture-of-experts: one per expert), groups given by the offsets ``offs``:
+    #   (S, K) @ (E, K, N) -> (S, N)     rows split among E groups: S*K*N MACs (forward of the experts)
+    #   (M, S) @ (S, N)    -> (E, M, N)  the shared dim split:       M*S*N MACs (their weight gradients)
+    #   (E, M, K) @ (E, K, N) -> (E, M, N)  a batched matmul:        E*M*K*N MACs
+    #   (E, M, K) @ (K, S) -> (M, S)     columns split:              M*K*S MACs
+    # The total does not depend on how the rows are split, so it is exact without knowing the routing,
+    # as long as the groups cover the split dimension (offs[-1] equals it, as without expert parallelism).
+    a, b = call.args[0], call.args[1]
+    split_columns = a.dim() == 3 and b.dim() == 2
+    macs = (a.numel() // (a.shape[0] if split_columns else 1)) * b.shape[-1]
+    bias = call.arg(3, "bias")
+    n_out = call.out_numel()
+    flops = 2 * macs + (n_out if bias is not None else 0)
+    return call.traffic(OpKind.MATMUL, flops=flops, macs=macs, note="grouped: every group's weights read")
+
+
 @register_formula(aten.baddbmm, aten.baddbmm_)
 def _baddbmm(call: OpCall) -> Cost:
     # beta * self + alpha * (B, M, K) @ (B, K, N): B*M*N*K MACs + 1 FLOP per output for the add.

@@ -118,6 +118,8 @@ _PER_ELEMENT: dict[str, int] = {
     "log_sigmoid_backward": 5,
     # x > 0 ? x : w * x -> comparison, mul.
     "_prelu_kernel": 2,
+    # floor(a / b) -> div, floor.
+    "floor_divide": 2,
 }
 
 
@@ -197,6 +199,8 @@ def _register_table_ops() -> None:
         "_prelu_kernel",
         "rrelu_with_noise",
         "rrelu_with_noise_",
+        "floor_divide",
+        "floor_divide_",
     ]
     packets = [getattr(aten, n) for n in names if hasattr(aten, n)]
 

@@ -20,6 +20,8 @@ cummax / cummin    one comparison per element                                   
 sort               comparisons of a comparison sort: L * ceil(log2 L) per row   rows * L * ceil(log2 L)
 topk               a size-k heap scan: ceil(log2(k + 1)) comparisons per elem   n * ceil(log2(k + 1))
 nonzero            one comparison with 0 per element                            n
+histc              range test (2 comparisons), bin = (x - lo) * bins / (hi - lo)   6n
+                   (sub, mul, div), the bin's count + 1 (add)
 =================  ===========================================================  =====================
 
 ``sort`` and ``topk`` are algorithm-dependent; the counts are the textbook comparison counts, documented
@@ -125,3 +127,9 @@ def _topk(call: OpCall) -> Cost:
 @register_formula(aten.nonzero, aten.argwhere, aten.masked_select)
 def _nonzero(call: OpCall) -> Cost:
     return call.traffic(OpKind.REDUCTION, flops=call.args[0].numel())
+
+
+@register_formula(aten.histc)
+def _histc(call: OpCall) -> Cost:
+    # Mixture-of-experts routers count the tokens of each expert with histc (transformers' grouped_mm path).
+    return call.traffic(OpKind.REDUCTION, flops=6 * call.args[0].numel(), note="6 per element binned")
