@@ -181,8 +181,10 @@ def hint(bound: str, kind: str, share: float, level: str = "op", time_per_call_s
         )
     if kind in _STREAMING_KINDS:
         return "memory-bound: fuse with neighbours (torch.compile), lower precision (bf16 halves the bytes)"
-    if kind in _REUSE_KINDS:
+    if kind == "conv":
         return "memory-bound: little reuse; bigger batch, channels_last, lower precision"
+    if kind in _REUSE_KINDS:  # matmul, attention: each weight (or cached key) read serves one row per sample
+        return "memory-bound: little reuse; bigger batch (more rows per weight read), lower precision"
     if level != "op":
         return "memory-bound: fuse its pointwise ops, lower precision, bigger batch"
     return "memory-bound: fewer bytes per FLOP (fusion, lower precision)"
@@ -292,9 +294,13 @@ def _grouped(
     return groups
 
 
+def _inference_scope(p: Any) -> str:
+    return "decode step" if p.context is not None else "inference"
+
+
 def _scope_records(summary: StaticSummary) -> tuple[str, list[OpRecord]]:
     p = summary.profile
-    return ("inference", p.infer_ops) if p.mode == "infer" else ("training step", p.train_ops)
+    return (_inference_scope(p), p.infer_ops) if p.mode == "infer" else ("training step", p.train_ops)
 
 
 def roofline_points(
@@ -330,7 +336,10 @@ def roofline_points(
     kw = {"compute": compute, "memory": memory}
     points: list[RooflinePoint] = []
     if level == "model":
-        for scope, records in (("inference", p.infer_ops), ("training step", p.train_ops)):
+        scopes = [(_inference_scope(p), p.infer_ops)]
+        if p.training_analysed:
+            scopes.append(("training step", p.train_ops))
+        for scope, records in scopes:
             kept = _costed(records, notes, scope)
             groups = _grouped(kept, lambda r, s=scope: (s, "all"), **kw)
             points += _points(groups, level=level, group="pass", scope=scope, **kw)

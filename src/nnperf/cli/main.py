@@ -36,6 +36,15 @@ def _add_model_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     shape.add_argument("--seq", type=positive_int, help="tokens per sample (language models, default 128)")
 
 
+def _add_context_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--context",
+        type=positive_int,
+        help="tokens already in the KV cache: analyse one decode step of a causal LM instead "
+        "(--seq new tokens, default 1; inference only)",
+    )
+
+
 def _add_summary(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "summary",
@@ -43,6 +52,7 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
         description="Static analysis on meta tensors: nothing is allocated or computed.",
     )
     _add_model_args(p)
+    _add_context_arg(p)
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
@@ -71,6 +81,7 @@ def _run_summary(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         attn_implementation=args.attn_implementation,
         autocast=args.autocast,
+        context=args.context,
     )
     if args.format == "table" and sys.stdout.isatty():
         from rich.console import Console
@@ -222,6 +233,7 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         "compute roof of the dtype and the bandwidth roof of a memory level of a machine profile.",
     )
     _add_model_args(p, optional=True)  # `nnperf roofline --kernels` places calibration kernels, no model
+    _add_context_arg(p)
     p.add_argument(
         "--dtype",
         help="fp32 (default; with --ncu, the recorded run's), bf16, fp16 or fp64: also picks the roof",
@@ -281,6 +293,8 @@ def _run_roofline(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown mode {args.mode!r}: use 'infer' or 'train'")
     if args.depth < 0:
         raise UsageError(f"module depth must be at least 0, got {args.depth}")
+    if args.context is not None and (args.measure or args.run_record):
+        raise UsageError("a decode step (--context) has estimated points only: drop --measure / --run")
     if args.output and not args.output.lower().endswith(CHART_SUFFIXES):
         raise UsageError(
             f"unknown chart format for {args.output!r}: use a file name ending in {', '.join(CHART_SUFFIXES)}"
@@ -290,7 +304,13 @@ def _run_roofline(args: argparse.Namespace) -> int:
     from nnperf.static.summary import summarize
 
     result = summarize(
-        args.model, batch=args.batch, input=args.input, seq=args.seq, dtype=args.dtype, mode=args.mode
+        args.model,
+        batch=args.batch,
+        input=args.input,
+        seq=args.seq,
+        dtype=args.dtype,
+        mode=args.mode,
+        context=args.context,
     )
     points = roofline_points(
         result,

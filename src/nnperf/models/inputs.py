@@ -100,6 +100,9 @@ class InputSpec:
     dtype: str = "fp32"
     #: Hugging Face attention kernel: "sdpa" (the default where the model supports it) or "eager".
     attn_implementation: str | None = None
+    #: Tokens already in the KV cache (causal language models): the inputs are then one *decode step*,
+    #: ``seq`` new tokens per sequence (default 1) attending to ``context`` cached ones. None: no cache.
+    context: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -121,6 +124,12 @@ class InputSpec:
             isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 1
         ):
             raise UsageError(f"sequence length {self.seq!r} must be a positive integer, e.g. seq=128")
+        if self.context is not None and (
+            isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1
+        ):
+            raise UsageError(
+                f"KV-cache context {self.context!r} must be a positive number of tokens, e.g. context=2048"
+            )
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
         if self.attn_implementation is not None and self.attn_implementation not in _ATTN_IMPLEMENTATIONS:
             raise UsageError(
@@ -169,13 +178,21 @@ class Workload(ABC):
     def loss(self, output: Any, inputs: tuple[tuple, dict]) -> torch.Tensor:
         """The scalar training objective for one forward ``output`` on ``inputs``."""
 
+    def input_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
+        """Every tensor ``inputs`` (from :meth:`make_inputs`) hold, a KV cache's included."""
+        return _tree_tensors(inputs)
+
+    def cache_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
+        """The keys and values of a KV cache in ``inputs``: none but in a decode step."""
+        return []
+
     def input_bytes(self) -> int:
         """Bytes of the example inputs (inference inputs; training adds only what ``labels`` take)."""
         # Built on meta, so this costs nothing and is exactly what make_inputs allocates.
-        args, kwargs = self.make_inputs("meta", train=False)
+        inputs = self.make_inputs("meta", train=False)
         seen: set[tuple] = set()
         total = 0
-        for t in _tree_tensors((args, kwargs)):
+        for t in self.input_tensors(inputs):
             key = (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape))
             if key not in seen:  # the same tensor passed twice is one buffer
                 seen.add(key)
@@ -275,6 +292,14 @@ class TokenWorkload(Workload):
     tokens are targets), so Hugging Face models return ``output.loss``. Encoder-decoder models always get
     explicit ``decoder_input_ids`` too, so no config field (``decoder_start_token_id``) is needed to derive
     them from the labels.
+
+    With ``spec.context`` (causal LMs only) the inputs are one decode step of generation: ``seq`` new tokens
+    per sequence and a transformers ``StaticCache`` already holding ``context`` tokens, as ``generate`` uses
+    with ``cache_implementation="static"``: the keys and values of every layer preallocated for
+    ``context + seq`` tokens and written in place, so a step's attention spans exactly the cache (a sliding-
+    window layer holds only its window, and once full rolls it by a token each step: transformers' copies,
+    counted as they run). The cache is made by one uncounted warm-up step, which allocates it,
+    then told it holds ``context`` tokens: what the tokens are does not change any cost.
     """
 
     def __init__(self, *, tokens: TokenInputs, **kwargs: Any) -> None:
@@ -286,13 +311,22 @@ class TokenWorkload(Workload):
     @property
     def input_description(self) -> str:
         text = f"{self.spec.batch}x{self.spec.seq} tokens"
+        if self.spec.context is not None:
+            return f"{text} after {self.spec.context} in the KV cache (decode step)"
         return f"{text} (encoder and decoder)" if self.tokens.encoder_decoder else text
 
     def make_inputs(self, device: str | torch.device, train: bool) -> tuple[tuple, dict]:
         assert self.spec.seq is not None
         shape = (self.spec.batch, self.spec.seq)
         ids = torch.randint(0, self.tokens.vocab_size, shape, dtype=torch.int64, device=device)
-        kwargs: dict[str, torch.Tensor] = {"input_ids": ids}
+        kwargs: dict[str, Any] = {"input_ids": ids}
+        if self.spec.context is not None:
+            if train:
+                raise UsageError(
+                    "a decode step (KV-cache context) is inference only: drop the context to train"
+                )
+            kwargs["cache"] = self._filled_cache(device)
+            kwargs["use_cache"] = True
         if self.tokens.encoder_decoder:
             kwargs["decoder_input_ids"] = torch.randint(
                 0, self.tokens.vocab_size, shape, dtype=torch.int64, device=device
@@ -300,6 +334,37 @@ class TokenWorkload(Workload):
         if train:
             kwargs["labels"] = ids
         return (), kwargs
+
+    def _filled_cache(self, device: str | torch.device) -> Any:
+        from transformers import StaticCache
+
+        assert self.spec.seq is not None and self.spec.context is not None
+        cache = StaticCache(config=self.model.config, max_cache_len=self.spec.context + self.spec.seq)
+        warm = torch.zeros((self.spec.batch, self.spec.seq), dtype=torch.int64, device=device)
+        was_training = self.model.training
+        with torch.no_grad():  # allocates every layer's keys and values; not part of the step
+            self.model.eval()(input_ids=warm, cache=cache, use_cache=True)
+        self.model.train(was_training)
+        for layer in cache.layers:
+            # The lengths the cache layers keep. A plain CPU tensor, not one on the model's device, because a
+            # meta tensor holds no value and some models read it (OPT's positions call .item()).
+            layer.cumulative_length = torch.tensor(self.spec.context, dtype=torch.int64)
+            if hasattr(layer, "cumulative_length_int"):  # sliding-window layers keep an int as well
+                layer.cumulative_length_int = self.spec.context
+        return cache
+
+    def cache_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
+        cache = inputs[1].get("cache")
+        if cache is None:
+            return []
+        return [
+            t for layer in cache.layers for t in (layer.keys, layer.values) if isinstance(t, torch.Tensor)
+        ]
+
+    def input_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
+        return _tree_tensors({k: v for k, v in inputs[1].items() if k != "cache"}) + self.cache_tensors(
+            inputs
+        )
 
     def loss(self, output: Any, inputs: tuple[tuple, dict]) -> torch.Tensor:
         loss = getattr(output, "loss", None)
@@ -315,13 +380,22 @@ class TokenWorkload(Workload):
 
 
 def resolve_seq(spec: InputSpec, max_positions: int | None) -> InputSpec:
-    """The spec with ``seq`` filled in: the default, capped at the model's positions when it has a limit."""
+    """The spec with ``seq`` filled in: the default (1 new token in a decode step), capped at the model's
+    positions when it has a limit."""
+    context = spec.context or 0
     if spec.seq is not None:
-        if max_positions is not None and spec.seq > max_positions:
+        if max_positions is not None and context + spec.seq > max_positions:
+            if context:
+                raise UsageError(
+                    f"context {context} + {spec.seq} new tokens exceeds the model's {max_positions} positions: "
+                    f"use context + seq <= {max_positions}"
+                )
             raise UsageError(
                 f"sequence length {spec.seq} exceeds the model's {max_positions} positions: "
                 f"use seq <= {max_positions}"
             )
         return spec
+    if context:
+        return resolve_seq(replace(spec, seq=1), max_positions)
     seq = DEFAULT_SEQ if max_positions is None else min(DEFAULT_SEQ, max_positions)
     return replace(spec, seq=seq)

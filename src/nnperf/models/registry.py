@@ -148,13 +148,23 @@ def build_workload(
     if isinstance(model, torch.nn.Module):
         from nnperf.models.user_source import workload_from_module
 
-        return workload_from_module(model, spec, dev)
+        return _check_context(workload_from_module(model, spec, dev))
     if not isinstance(model, str) or not model.strip():
         raise UsageError(
             f"model {model!r} is neither a name nor an nn.Module: give e.g. 'resnet50' or a module"
         )
     name = model.strip()
-    return find_source(name).build(name, spec, dev)
+    return _check_context(find_source(name).build(name, spec, dev))
+
+
+def _check_context(workload: Workload) -> Workload:
+    # A KV cache belongs to decoder-only language models; anything else has no decode step.
+    if workload.spec.context is not None and workload.family != "causal-lm":
+        raise UsageError(
+            f"a KV-cache context (decode step) applies to causal language models; {workload.name!r} is a "
+            f"{workload.family} model: drop the context"
+        )
+    return workload
 
 
 def _parse_device(device: str | torch.device) -> torch.device:

@@ -65,8 +65,9 @@ class MemoryBreakdown:
     inputs: int
     peak_train: int
     peak_infer: int
-    peak_train_phase: str  # phase in which the training peak occurs
+    peak_train_phase: str  # phase in which the training peak occurs ("" when no training was analysed)
     method: str
+    kv_cache: int = 0  # keys and values a decode step attends to (a static cache of context + new tokens)
 
 
 @dataclass(slots=True)
@@ -92,3 +93,7 @@ class StaticProfile:
     warnings: list[str] = field(default_factory=list)
     activations_by_module: dict[str, int] = field(default_factory=dict)
     input_shapes: tuple[tuple[int, ...], ...] = ()
+    #: Tokens in the KV cache when the inputs are one decode step of a causal LM; None otherwise.
+    context: int | None = None
+    #: False for a decode step: train_ops is empty and the training memory figures are 0, not measured.
+    training_analysed: bool = True

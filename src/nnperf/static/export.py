@@ -43,17 +43,19 @@ def summary_to_dict(s: StaticSummary, include_ops: bool = False) -> dict[str, An
             "non_trainable": p.params_total - p.params_trainable,
             "buffers": p.buffers_total,
         },
+        "context": p.context,
         "forward": s.forward.to_dict(),
-        "backward": s.backward.to_dict(),
-        "optimizer": s.optimizer.to_dict(),
+        "backward": s.backward.to_dict() if p.training_analysed else None,
+        "optimizer": s.optimizer.to_dict() if p.training_analysed else None,
         "inference": s.inference.to_dict(),
-        "training": {phase: training[phase].to_dict() for phase in PHASES},
+        "training": {phase: training[phase].to_dict() for phase in PHASES} if p.training_analysed else None,
         "memory": asdict(p.memory),
         "by_kind": {k: t.to_dict() for k, t in sorted(aggregate.by_kind(s.ops).items())},
         "uncounted_ops": s.uncounted_ops,
         "warnings": list(p.warnings),
     }
-    out["training"]["total"] = aggregate.totals(p.train_ops).to_dict()
+    if out["training"] is not None:
+        out["training"]["total"] = aggregate.totals(p.train_ops).to_dict()
     if include_ops:
         out["ops"] = {
             "infer": [asdict(r) for r in p.infer_ops],

@@ -53,6 +53,7 @@ class _Pass:
     peak: int
     extra: dict[str, int]
     saved_by_module: dict[str, int] | None = None
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
 
 def _autocast(device: torch.device, dtype: str | None) -> contextlib.AbstractContextManager:
@@ -70,7 +71,9 @@ def _inference_pass(
     model = workload.model
     model.eval()
     args, kwargs = workload.make_inputs(device, train=False)
-    fixed = [*model.parameters(), *model.buffers(), *_tensors((args, kwargs))]
+    kv_cache = workload.cache_tensors((args, kwargs))
+    inputs = workload.input_tensors((args, kwargs))
+    fixed = [*model.parameters(), *model.buffers(), *inputs]
     baseline = storage_bytes(fixed)
     live = LiveBytes(exclude=fixed)
     scope = ModuleScope(model)
@@ -80,11 +83,16 @@ def _inference_pass(
         with _autocast(device, autocast):
             out = model(*args, **kwargs)
         del out
+    cache_ids = {id(t) for t in kv_cache}
     return _Pass(
         counter.records,
         scope.calls,
         baseline + live.peak,
-        {"inputs": storage_bytes(_tensors((args, kwargs)))},
+        {
+            "inputs": storage_bytes(t for t in inputs if id(t) not in cache_ids),
+            "kv_cache": storage_bytes(kv_cache),
+        },
+        input_shapes=tuple(tuple(int(d) for d in t.shape) for t in inputs if id(t) not in cache_ids),
     )
 
 
@@ -204,20 +212,22 @@ def _stage(stage: str, fn: Any, *args: Any) -> Any:
         raise _PassFailed(stage, exc) from exc
 
 
-def _run(workload: Any, tensor_mode: str, optimizer: str, autocast: str | None) -> tuple[_Pass, _Pass]:
-    if tensor_mode != "fake":
+def _run(workload: Any, tensor_mode: str, optimizer: str, autocast: str | None) -> tuple[_Pass, _Pass | None]:
+    """Both passes; the training step is ``None`` for a decode step (inference only)."""
+    scope: contextlib.AbstractContextManager = contextlib.nullcontext()
+    cache = None
+    if tensor_mode == "fake":
+        scope = _stage("conversion to fake tensors", _to_fake, workload.model)
+        device = torch.device("cpu")
+    else:
         device = torch.device(tensor_mode)
         # one memo for both passes: the training forward repeats the inference pass's ops
         cache = MetaOutputCache() if tensor_mode == "meta" else None
-        return _stage("inference pass", _inference_pass, workload, device, autocast, cache), _stage(
-            "training step", _training_pass, workload, device, optimizer, autocast, cache
-        )
-    fake_mode = _stage("conversion to fake tensors", _to_fake, workload.model)
-    device = torch.device("cpu")
-    with fake_mode:
-        return _stage("inference pass", _inference_pass, workload, device, autocast), _stage(
-            "training step", _training_pass, workload, device, optimizer, autocast
-        )
+    with scope:
+        infer = _stage("inference pass", _inference_pass, workload, device, autocast, cache)
+        if workload.spec.context is not None:
+            return infer, None
+        return infer, _stage("training step", _training_pass, workload, device, optimizer, autocast, cache)
 
 
 def _failure_hint(exc: Exception, batch: int) -> str:
@@ -269,6 +279,7 @@ def summarize(
     attn_implementation: str | None = None,
     autocast: str | None = None,
     tensor_mode: str = "auto",
+    context: int | None = None,
 ) -> StaticSummary:
     """Static analysis of ``model``: params, FLOPs and bytes per op and module, forward and backward, memory.
 
@@ -278,6 +289,10 @@ def summarize(
     both passes are always analysed. ``autocast`` ("bf16" or "fp16") runs forward and loss under
     ``torch.autocast`` (CPU), which needs FakeTensors instead of meta tensors. ``tensor_mode`` "auto" tries
     meta (fake with autocast) tensors, then real CPU tensors.
+
+    ``context`` (causal language models): analyse one *decode step* of generation instead, ``seq`` new tokens
+    per sequence (default 1) attending to ``context`` tokens in a static KV cache; the cache's bytes are
+    ``memory.kv_cache``. A decode step is inference only: no training step is analysed.
     """
     from nnperf.models import InputSpec, build_workload, parse_dtype, parse_shape
 
@@ -295,8 +310,15 @@ def summarize(
     parse_dtype(dtype)
     if autocast is not None and autocast not in AUTOCAST_DTYPES:
         raise UsageError(f"unknown autocast dtype {autocast!r}: use one of {', '.join(AUTOCAST_DTYPES)}")
+    if context is not None and mode != "infer":
+        raise UsageError("a decode step (KV-cache context) is inference only: use mode 'infer'")
     spec = InputSpec(
-        batch=batch, sample_shape=sample_shape, seq=seq, dtype=dtype, attn_implementation=attn_implementation
+        batch=batch,
+        sample_shape=sample_shape,
+        seq=seq,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        context=context,
     )
 
     warnings: list[str] = []
@@ -336,19 +358,23 @@ def summarize(
     assert result is not None and workload is not None
     infer, train = result
     counts = count_parameters(workload.model)
+    trained = train.extra if train is not None else {}
     memory = MemoryBreakdown(
         parameters=counts.param_bytes,
         buffers=counts.buffer_bytes,
-        gradients=train.extra["gradients"],
-        optimizer=train.extra["optimizer"],
-        activations=train.extra["activations"],
+        gradients=trained.get("gradients", 0),
+        optimizer=trained.get("optimizer", 0),
+        activations=trained.get("activations", 0),
         inputs=infer.extra["inputs"],
-        peak_train=train.peak,
+        peak_train=train.peak if train is not None else 0,
         peak_infer=infer.peak,
-        peak_train_phase=PHASES[train.extra["peak_phase"]],
-        method=f"live-tensor liveness over {used} tensors (steady-state training step)",
+        peak_train_phase=PHASES[trained["peak_phase"]] if train is not None else "",
+        method=f"live-tensor liveness over {used} tensors "
+        + ("(steady-state training step)" if train is not None else "(decode step; no training step)"),
+        kv_cache=infer.extra["kv_cache"],
     )
-    uncounted = aggregate.uncounted(infer.records + train.records)
+    train_records = train.records if train is not None else []
+    uncounted = aggregate.uncounted(infer.records + train_records)
     if uncounted:
         warnings.append(
             f"{len(uncounted)} op(s) have no cost formula and are reported as uncounted: "
@@ -368,15 +394,14 @@ def summarize(
         params_trainable=counts.trainable,
         buffers_total=counts.buffers,
         infer_ops=infer.records,
-        train_ops=train.records,
+        train_ops=train_records,
         modules=infer.calls,
         memory=memory,
         warnings=warnings,
-        activations_by_module=train.saved_by_module or {},
-        input_shapes=tuple(
-            tuple(int(d) for d in t.shape)
-            for t in _tensors(workload.make_inputs(torch.device("meta"), False))
-        ),
+        activations_by_module=(train.saved_by_module or {}) if train is not None else {},
+        input_shapes=infer.input_shapes,
+        context=workload.spec.context,
+        training_analysed=train is not None,
     )
     return StaticSummary(profile)
 

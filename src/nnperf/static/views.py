@@ -183,7 +183,8 @@ def layer_table(s: StaticSummary, depth: int = 2) -> Table:
         f"{f_all.intensity:.1f}" if f_all.intensity is not None else "-",
         fmt_bytes(p.memory.activations),
     ]
-    title = f"{p.model}  input {p.input}  {p.dtype}  (forward: {'inference' if p.mode == 'infer' else 'training'})"
+    forward = "training" if p.mode == "train" else ("decode step" if p.context is not None else "inference")
+    title = f"{p.model}  input {p.input}  {p.dtype}  (forward: {forward})"
     headers = [
         "Layer (type)",
         "Output shape",
@@ -194,7 +195,16 @@ def layer_table(s: StaticSummary, depth: int = 2) -> Table:
         "FLOP/B",
         "Saved act.",
     ]
-    return Table(title, headers, rows, footer, align="llrrrrrr")
+    align = "llrrrrrr"
+    if not p.training_analysed:  # a decode step: no backward, nothing saved for it
+        keep = [i for i, h in enumerate(headers) if h not in ("Bwd FLOPs", "Saved act.")]
+        headers, footer, align = (
+            [headers[i] for i in keep],
+            [footer[i] for i in keep],
+            "".join(align[i] for i in keep),
+        )
+        rows = [[row[i] for i in keep] for row in rows]
+    return Table(title, headers, rows, footer, align=align)
 
 
 def totals_text(s: StaticSummary) -> str:
@@ -206,15 +216,25 @@ def totals_text(s: StaticSummary) -> str:
         f"Params: {p.params_total:,} total, {p.params_trainable:,} trainable, "
         f"{p.params_total - p.params_trainable:,} non-trainable",
         f"Forward:   {fmt_flops(f.flops)}FLOPs  ({fmt_count(f.macs)} MACs)  {fmt_bytes(f.bytes)} moved",
-        f"Backward:  {fmt_flops(b.flops)}FLOPs  ({fmt_count(b.macs)} MACs)  {fmt_bytes(b.bytes)} moved",
-        f"Optimizer: {fmt_flops(o.flops)}FLOPs  {fmt_bytes(o.bytes)} moved  ({p.optimizer})",
-        f"Memory: parameters {fmt_bytes(m.parameters)}, buffers {fmt_bytes(m.buffers)}, "
-        f"gradients {fmt_bytes(m.gradients)}, optimizer state {fmt_bytes(m.optimizer)}, "
-        f"saved activations {fmt_bytes(m.activations)}, inputs {fmt_bytes(m.inputs)}",
-        f"Peak memory: training {fmt_bytes(m.peak_train)} (in {m.peak_train_phase}), "
-        f"inference {fmt_bytes(m.peak_infer)}",
-        f"Counted on {p.tensor_mode} tensors. FLOPs: 2 per multiply-add; bytes: minimum traffic.",
     ]
+    if p.training_analysed:
+        lines += [
+            f"Backward:  {fmt_flops(b.flops)}FLOPs  ({fmt_count(b.macs)} MACs)  {fmt_bytes(b.bytes)} moved",
+            f"Optimizer: {fmt_flops(o.flops)}FLOPs  {fmt_bytes(o.bytes)} moved  ({p.optimizer})",
+            f"Memory: parameters {fmt_bytes(m.parameters)}, buffers {fmt_bytes(m.buffers)}, "
+            f"gradients {fmt_bytes(m.gradients)}, optimizer state {fmt_bytes(m.optimizer)}, "
+            f"saved activations {fmt_bytes(m.activations)}, inputs {fmt_bytes(m.inputs)}",
+            f"Peak memory: training {fmt_bytes(m.peak_train)} (in {m.peak_train_phase}), "
+            f"inference {fmt_bytes(m.peak_infer)}",
+        ]
+    else:
+        lines += [
+            f"Decode step: the forward above, for {p.input}; training not analysed (inference only)",
+            f"Memory: parameters {fmt_bytes(m.parameters)}, buffers {fmt_bytes(m.buffers)}, "
+            f"KV cache {fmt_bytes(m.kv_cache)}, inputs {fmt_bytes(m.inputs)}",
+            f"Peak memory: decode step {fmt_bytes(m.peak_infer)}",
+        ]
+    lines.append(f"Counted on {p.tensor_mode} tensors. FLOPs: 2 per multiply-add; bytes: minimum traffic.")
     unc = s.uncounted_ops
     if unc:
         lines.append(

@@ -1,7 +1,8 @@
 """Fused attention kernels, costed by decomposition into their reference math.
 
 ``F.scaled_dot_product_attention`` reaches the dispatcher differently on each backend: on meta tensors it
-takes the math path (``mul``, ``bmm``, ``_safe_softmax``, ``bmm`` ...; each op costed by its own formula),
+takes the math path (``mul``, ``bmm``, ``_safe_softmax``, ``bmm`` ...; each op costed by its own formula)
+when autograd decomposes it (training), and arrives whole under inference mode (costed as a fused op),
 on real CPU tensors it becomes one ``_scaled_dot_product_flash_attention_for_cpu``, on CUDA a flash,
 memory-efficient or cuDNN kernel. The same model must cost the same FLOPs on all of them, so a fused
 attention op is costed as *its reference math decomposition*: the formulas of this registry summed over
@@ -403,6 +404,25 @@ def _overrideable_backward(call: OpCall) -> Cost:
 @register_formula(aten._scaled_dot_product_attention_math_for_mps)
 def _math_for_mps(call: OpCall) -> Cost:
     # (query, key, value, attn_mask, dropout_p, is_causal, dropout_mask, *, scale, enable_gqa)
+    a = call.args
+    return _fused(
+        call,
+        a[0],
+        a[1],
+        a[2],
+        call.arg(3, "attn_mask"),
+        call.arg(4, "dropout_p", 0.0),
+        call.arg(5, "is_causal", False),
+        None,
+    )
+
+
+@register_formula(aten.scaled_dot_product_attention)
+def _sdpa_composite(call: OpCall) -> Cost:
+    # (query, key, value, attn_mask, dropout_p, is_causal, *, scale, enable_gqa). The composite reaches the
+    # counter whole only where autograd does not decompose it (inference mode): costed as the fused kernel
+    # that CPU and CUDA run for it (math FLOPs, the kernel's own bytes), so an inference analysis on meta
+    # tensors moves the bytes a real run's kernel moves, not those of the math path's score matrices.
     a = call.args
     return _fused(
         call,

@@ -1,0 +1,178 @@
+"""One decode step of generation with a KV cache (``--context``): costs pinned to hand-derived figures, the
+meta-tensor analysis equal to a real CPU run, and the errors for what a decode step cannot be."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nnperf
+
+D, LAYERS, HEADS, VOCAB = 768, 12, 12, 50257  # GPT-2 124M
+F32 = 4
+
+
+def gpt2_decode_macs(batch: int, new: int, context: int) -> int:
+    # Per new token and layer: qkv 3d^2 + projection d^2 + MLP 8d^2 = 12 d^2; the LM head d * vocab.
+    dense = batch * new * (LAYERS * 12 * D * D + D * VOCAB)
+    # Attention over the static cache, which holds context + new tokens: Q K^T and attention x V are
+    # new x (context + new) x d each, per layer (all heads together).
+    attention = batch * LAYERS * 2 * new * (context + new) * D
+    return dense + attention
+
+
+@pytest.mark.parametrize(("batch", "new", "context"), [(1, 1, 512), (4, 1, 100), (2, 4, 64)])
+def test_gpt2_decode_step_macs_and_kv_cache_bytes_equal_hand_counts(
+    batch: int, new: int, context: int
+) -> None:
+    s = nnperf.summary("gpt2", batch=batch, seq=new, context=context)
+    assert s.forward.macs == gpt2_decode_macs(batch, new, context)
+    # Keys and values of every layer: 2 x batch x heads x (context + new) x 64 floats.
+    assert s.memory.kv_cache == LAYERS * 2 * batch * HEADS * (context + new) * (D // HEADS) * F32
+    assert s.memory.inputs == batch * new * 8  # the new token ids (int64)
+    assert s.uncounted_ops == {}
+    # Inference only: nothing of a training step is reported as if measured.
+    assert not s.profile.training_analysed and s.profile.train_ops == []
+    assert s.memory.peak_infer >= s.memory.parameters + s.memory.kv_cache
+
+
+def test_decode_step_is_memory_bound_where_the_prompt_is_not() -> None:
+    decode = nnperf.summary("gpt2", context=512)
+    prompt = nnperf.summary("gpt2", seq=512)
+    # A decode step reads every weight (4 bytes) for 2 FLOPs per weight and token: about 0.5 FLOP/B at
+    # batch 1, while the 512-token prompt reuses each weight 512 times.
+    assert decode.forward.intensity < 1.0
+    assert prompt.forward.intensity > 20 * decode.forward.intensity
+    # Every weight is read once per step: at least the parameters' bytes move.
+    assert decode.forward.bytes_read >= decode.memory.parameters
+
+
+def _tiny_config(path: Path, model_type: str, **extra: object) -> str:
+    architecture = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}[model_type]
+    config = {
+        "architectures": [architecture],
+        "model_type": model_type,
+        "hidden_act": "silu",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 256,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+        **extra,
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def tiny_decode_macs(batch: int, context: int, window: int | None = None) -> int:
+    d, ffn, layers, kv = 64, 128, 2, 64 // 4 * 2
+    per_token = layers * (2 * d * d + 2 * d * kv + 3 * d * ffn) + d * 256
+    # Grouped-query attention: the 4 query heads attend over (context + 1) keys; with a sliding window the
+    # cache (and so the attention) holds only the window.
+    span = min(window, context + 1) if window else context + 1
+    return batch * per_token + batch * layers * 2 * span * d
+
+
+def test_grouped_query_attention_decode_and_its_cache(tmp_path: Path) -> None:
+    s = nnperf.summary(_tiny_config(tmp_path / "config.json", "llama"), batch=2, context=100)
+    assert s.forward.macs == tiny_decode_macs(2, 100)
+    # The cache keeps the 2 key/value heads only: 2 layers x (K, V) x batch 2 x 2 heads x 101 x 16 floats.
+    assert s.memory.kv_cache == 2 * 2 * 2 * 2 * 101 * 16 * F32
+
+
+def test_sliding_window_cache_holds_the_window_only(tmp_path: Path) -> None:
+    path = _tiny_config(tmp_path / "config.json", "mistral", sliding_window=32)
+    s = nnperf.summary(path, batch=1, context=100)
+    assert s.memory.kv_cache == 2 * 2 * 1 * 2 * 32 * 16 * F32
+    assert s.forward.macs == tiny_decode_macs(1, 100, window=32)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral"])
+def test_meta_decode_step_equals_a_real_cpu_decode_step(tmp_path: Path, model_type: str) -> None:
+    # On meta tensors the cache is told how many tokens it holds; on real tensors it holds real keys and
+    # values (and the CPU runs its fused attention kernel, costed as the math path that meta tensors take).
+    path = _tiny_config(tmp_path / "config.json", model_type, sliding_window=32)
+    meta = nnperf.summary(path, batch=2, context=40, tensor_mode="meta")
+    real = nnperf.summary(path, batch=2, context=40, tensor_mode="cpu")
+    assert (meta.forward.flops, meta.forward.macs) == (real.forward.flops, real.forward.macs)
+    cache_writes = [(r.op, r.shapes) for r in meta.ops if r.op.startswith(("aten.index_copy", "aten.copy_"))]
+    assert cache_writes == [
+        (r.op, r.shapes) for r in real.ops if r.op.startswith(("aten.index_copy", "aten.copy_"))
+    ]
+    assert meta.memory.kv_cache == real.memory.kv_cache > 0
+
+
+def nnperf_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nnperf", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_decode_step_table_and_json() -> None:
+    r = nnperf_cli("summary", "gpt2", "--context", "512", "--depth", "1")
+    assert r.returncode == 0, r.stderr
+    assert "(forward: decode step)" in r.stdout and "Bwd FLOPs" not in r.stdout
+    assert "KV cache 37.82 MB" in r.stdout  # 12 x 2 x 12 x 513 x 64 x 4 B = 37,822,464 B
+    doc = json.loads(json.dumps(nnperf.summary("gpt2", context=64).to_dict()))  # what --format json prints
+    assert doc["context"] == 64 and doc["memory"]["kv_cache"] == 12 * 2 * 12 * 65 * 64 * 4
+    assert doc["backward"] is None and doc["training"] is None  # not analysed, not zero
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["summary", "resnet18", "--context", "16"],
+            "applies to causal language models; 'resnet18' is a vision",
+        ),
+        (["roofline", "gpt2", "--context", "16", "--measure"], "drop --measure"),
+    ],
+)
+def test_cli_decode_step_errors(args: list[str], expected: str) -> None:
+    r = nnperf_cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and expected in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "expected"),
+    [
+        ("t5-small", {}, "'t5-small' is a seq2seq-lm model"),
+        ("gpt2", {"mode": "train"}, "inference only"),
+        (
+            "gpt2",
+            {"context": 1020, "seq": 8},
+            "context 1020 + 8 new tokens exceeds the model's 1024 positions",
+        ),
+        ("gpt2", {"context": 0}, "KV-cache context 0 must be a positive number of tokens"),
+    ],
+)
+def test_what_a_decode_step_cannot_be(model: str, kwargs: dict, expected: str) -> None:
+    from nnperf.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(expected)):
+        nnperf.summary(model, **{"context": 16, **kwargs})
+
+
+def test_roofline_places_the_decode_step_on_the_memory_side() -> None:
+    from nnperf.analysis.roofline import ceilings_from_profile
+    from nnperf.analysis.roofline_points import roofline_points
+
+    # Roofs of 160 GFLOP/s and 40 GB/s: ridge at 4 FLOP/B. GPT-2's decode step does about 0.5 FLOP/B (every
+    # weight read for 2 FLOPs), its 512-token prompt about 30: one on each side.
+    ceilings = ceilings_from_profile(
+        {"measured": {"flops": {"fp32": 160e9}, "bandwidth": {"dram": {"triad": 40e9}}}}
+    )
+    decode = roofline_points(nnperf.summary("gpt2", context=512), ceilings, level="model")
+    assert [(p.scope, p.bound) for p in decode.points] == [("decode step", "memory")]  # no training point
+    prompt = roofline_points(nnperf.summary("gpt2", seq=512), ceilings, level="model")
+    assert {p.scope: p.bound for p in prompt.points}["inference"] == "compute"
