@@ -176,3 +176,40 @@ def test_roofline_places_the_decode_step_on_the_memory_side() -> None:
     assert [(p.scope, p.bound) for p in decode.points] == [("decode step", "memory")]  # no training point
     prompt = roofline_points(nnperf.summary("gpt2", seq=512), ceilings, level="model")
     assert {p.scope: p.bound for p in prompt.points}["inference"] == "compute"
+
+
+def test_bench_measures_decode_steps_and_counts_what_the_summary_estimates(tmp_path: Path) -> None:
+    from nnperf.measure.bench import measure
+    from nnperf.records.measurement import RunSpec
+
+    path = _tiny_config(tmp_path / "config.json", "llama")
+    spec = RunSpec(model=path, batch=2, context=200, warmup=2, min_iters=8, min_time_s=0.0)
+    m = measure(spec, peaks=False)
+    assert m.ok, m.error
+    # Every timed step is the same decode step: the cache is rewound to 200 tokens before each (without
+    # it the second step would write past the end of the 201-token cache and fail).
+    assert len(m.step_time_s) >= 8
+    assert m.flops["counted"] == m.flops["predicted"] and m.flops["uncounted_ops"] == {}
+    # The live-tensor peak of a real step (weights, cache, activations) is the one the summary predicts.
+    assert m.memory["peak_live_bytes"] == m.memory["predicted_peak_bytes"]
+    d = m.to_dict()
+    # One new token per sequence per step: tokens/s = samples/s = batch / step time.
+    assert d["throughput"]["tokens_per_s"] == pytest.approx(d["throughput"]["samples_per_s"])
+    assert d["throughput"]["samples_per_s"] == pytest.approx(2 / d["step_time_s"]["median"], rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"mode": "train"}, "inference only"),
+        ({"data": "generated"}, "runs on synthetic tokens"),
+        ({"context": -3}, "KV-cache context must be a positive number of tokens, got -3"),
+    ],
+)
+def test_bench_rejects_what_a_decode_step_cannot_be(settings: dict, expected: str) -> None:
+    from nnperf.errors import UsageError
+    from nnperf.measure.bench import validate
+    from nnperf.records.measurement import RunSpec
+
+    with pytest.raises(UsageError, match=re.escape(expected)):
+        validate(RunSpec(model="gpt2", **{"context": 64, **settings}))

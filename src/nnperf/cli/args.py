@@ -13,3 +13,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
+
+
+def add_context_arg(p: argparse.ArgumentParser) -> None:
+    """``--context N``: one decode step of a causal LM with N tokens in its KV cache."""
+    p.add_argument(
+        "--context",
+        type=positive_int,
+        help="tokens already in the KV cache: one decode step of a causal LM instead "
+        "(--seq new tokens, default 1; inference only)",
+    )

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from nnperf.cli.args import add_context_arg
 from nnperf.errors import UsageError
 
 
@@ -18,6 +19,7 @@ def add_bench(sub: argparse._SubParsersAction, add_model_args, positive_int) -> 
         "counter and shows them beside the static prediction.",
     )
     add_model_args(p)
+    add_context_arg(p)
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="inference or a training step")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
@@ -81,6 +83,7 @@ def run_bench(args: argparse.Namespace) -> int:
         device=args.device,
         batch=args.batch,
         seq=args.seq,
+        context=args.context,
         dtype=args.dtype,
         autocast=args.autocast,
         compile=args.compile,

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from nnperf import __version__
-from nnperf.cli.args import positive_int
+from nnperf.cli.args import add_context_arg, positive_int
 from nnperf.errors import NnperfError
 
 FORMATS = ("table", "torchsummary", "tree", "json", "csv")
@@ -36,15 +36,6 @@ def _add_model_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     shape.add_argument("--seq", type=positive_int, help="tokens per sample (language models, default 128)")
 
 
-def _add_context_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--context",
-        type=positive_int,
-        help="tokens already in the KV cache: analyse one decode step of a causal LM instead "
-        "(--seq new tokens, default 1; inference only)",
-    )
-
-
 def _add_summary(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "summary",
@@ -52,7 +43,7 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
         description="Static analysis on meta tensors: nothing is allocated or computed.",
     )
     _add_model_args(p)
-    _add_context_arg(p)
+    add_context_arg(p)
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
@@ -233,7 +224,7 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
         "compute roof of the dtype and the bandwidth roof of a memory level of a machine profile.",
     )
     _add_model_args(p, optional=True)  # `nnperf roofline --kernels` places calibration kernels, no model
-    _add_context_arg(p)
+    add_context_arg(p)
     p.add_argument(
         "--dtype",
         help="fp32 (default; with --ncu, the recorded run's), bf16, fp16 or fp64: also picks the roof",

@@ -52,6 +52,13 @@ def validate(spec: RunSpec) -> None:
             raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
     if spec.seq is not None and (not isinstance(spec.seq, int) or spec.seq < 1):
         raise UsageError(f"sequence length must be a positive integer, got {spec.seq!r}")
+    if spec.context is not None:
+        if isinstance(spec.context, bool) or not isinstance(spec.context, int) or spec.context < 1:
+            raise UsageError(f"KV-cache context must be a positive number of tokens, got {spec.context!r}")
+        if spec.mode != "infer":
+            raise UsageError("a decode step (--context) is inference only: use --mode infer")
+        if spec.data != "synthetic":
+            raise UsageError(f"a decode step (--context) runs on synthetic tokens, not data {spec.data!r}")
     if not isinstance(spec.warmup, int) or spec.warmup < 1:
         raise UsageError(f"warmup must be at least 1 step, got {spec.warmup!r}")
     if spec.threads is not None and (not isinstance(spec.threads, int) or spec.threads < 1):
@@ -379,7 +386,9 @@ def _prepare(spec: RunSpec, device: Any, module: Any, input: Any, data_root: Any
     from nnperf.models import InputSpec, build_workload
     from nnperf.static.optimizers import default_optimizer, make_optimizer
 
-    in_spec = InputSpec(batch=spec.batch, sample_shape=input, seq=spec.seq, dtype=spec.dtype)
+    in_spec = InputSpec(
+        batch=spec.batch, sample_shape=input, seq=spec.seq, dtype=spec.dtype, context=spec.context
+    )
     workload = build_workload(module if module is not None else spec.model, in_spec, device=device)
     model = workload.model
     train = spec.mode == "train"
@@ -454,6 +463,7 @@ def _predict(m: Measurement, spec: RunSpec, module: Any, input: Any) -> None:
             mode=spec.mode,
             optimizer=spec.optimizer,
             autocast=spec.autocast,
+            context=spec.context,
         )
     except NnperfError as exc:
         m.warnings.append(f"no static prediction: {exc}")

@@ -62,6 +62,7 @@ class PreparedRun:
         """Forward (+ loss, backward, optimizer step when training) on ``batch``."""
         run = runner if runner is not None else self.runner
         args, kwargs = batch
+        self.workload.rewind(batch)  # e.g. a KV cache back to its context: every step is the same step
         if not self.train:
             mark("forward")
             with torch.inference_mode(), autocast_context(self.device, self.autocast):

@@ -186,6 +186,11 @@ class Workload(ABC):
         """The keys and values of a KV cache in ``inputs``: none but in a decode step."""
         return []
 
+    def rewind(self, inputs: tuple[tuple, dict]) -> None:
+        """Undo what running a step did to ``inputs`` (a decode step advances its KV cache), so that a
+        measurement repeats one and the same step. Nothing to undo by default."""
+        return None
+
     def input_bytes(self) -> int:
         """Bytes of the example inputs (inference inputs; training adds only what ``labels`` take)."""
         # Built on meta, so this costs nothing and is exactly what make_inputs allocates.
@@ -345,13 +350,13 @@ class TokenWorkload(Workload):
         with torch.no_grad():  # allocates every layer's keys and values; not part of the step
             self.model.eval()(input_ids=warm, cache=cache, use_cache=True)
         self.model.train(was_training)
-        for layer in cache.layers:
-            # The lengths the cache layers keep. A plain CPU tensor, not one on the model's device, because a
-            # meta tensor holds no value and some models read it (OPT's positions call .item()).
-            layer.cumulative_length = torch.tensor(self.spec.context, dtype=torch.int64)
-            if hasattr(layer, "cumulative_length_int"):  # sliding-window layers keep an int as well
-                layer.cumulative_length_int = self.spec.context
+        _set_cache_length(cache, self.spec.context)
         return cache
+
+    def rewind(self, inputs: tuple[tuple, dict]) -> None:
+        cache = inputs[1].get("cache")
+        if cache is not None and self.spec.context is not None:
+            _set_cache_length(cache, self.spec.context)
 
     def cache_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
         cache = inputs[1].get("cache")
@@ -377,6 +382,16 @@ class TokenWorkload(Workload):
         flat = logits.reshape(-1, logits.shape[-1])
         targets = torch.randint(0, flat.shape[-1], (flat.shape[0],), device=flat.device)
         return F.cross_entropy(flat.float(), targets)
+
+
+def _set_cache_length(cache: Any, tokens: int) -> None:
+    """Tell every layer of a transformers ``StaticCache`` that it holds ``tokens`` tokens."""
+    for layer in cache.layers:
+        # A plain CPU tensor, not one on the model's device: a meta tensor holds no value, and some models
+        # read it (OPT's positions call .item()).
+        layer.cumulative_length = torch.tensor(tokens, dtype=torch.int64)
+        if hasattr(layer, "cumulative_length_int"):  # sliding-window layers keep an int as well
+            layer.cumulative_length_int = tokens
 
 
 def resolve_seq(spec: InputSpec, max_positions: int | None) -> InputSpec:

@@ -31,6 +31,7 @@ class RunSpec:
     device: str = "cpu"
     batch: int = 1
     seq: int | None = None
+    context: int | None = None  # tokens in the KV cache: each step is one decode step (causal LMs, inference)
     dtype: str = "fp32"
     autocast: str | None = None  # "bf16"/"fp16": forward and loss under torch.autocast
     compile: str | None = None  # torch.compile mode ("default", "reduce-overhead", ...); None = eager
