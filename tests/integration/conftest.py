@@ -25,3 +25,37 @@ def machine(tmp_path: Path) -> Path:
     data = profile.to_dict()
     assert (data["schema"], data["schema_version"]) == (SCHEMA, SCHEMA_VERSION)
     return write_record(tmp_path / "machine.json", data)
+
+
+@pytest.fixture()
+def tiny_lm_config(tmp_path: Path):
+    """Write a tiny Llama-family ``config.json`` and return its path: 2 layers, d=64, 4 heads of 16 with 2
+    key/value heads (grouped-query attention), SwiGLU ffn 128, vocab 256, 512 positions, untied head."""
+    import json
+
+    architectures = {
+        "llama": "LlamaForCausalLM",
+        "mistral": "MistralForCausalLM",
+        "mixtral": "MixtralForCausalLM",
+    }
+
+    def write(model_type: str = "llama", **extra: object) -> str:
+        config = {
+            "architectures": [architectures[model_type]],
+            "model_type": model_type,
+            "hidden_act": "silu",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 256,
+            "max_position_embeddings": 512,
+            "tie_word_embeddings": False,
+            **extra,
+        }
+        path = tmp_path / f"{model_type}-config.json"
+        path.write_text(json.dumps(config))
+        return str(path)
+
+    return write

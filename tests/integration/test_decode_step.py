@@ -52,26 +52,6 @@ def test_decode_step_is_memory_bound_where_the_prompt_is_not() -> None:
     assert decode.forward.bytes_read >= decode.memory.parameters
 
 
-def _tiny_config(path: Path, model_type: str, **extra: object) -> str:
-    architecture = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}[model_type]
-    config = {
-        "architectures": [architecture],
-        "model_type": model_type,
-        "hidden_act": "silu",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "vocab_size": 256,
-        "max_position_embeddings": 512,
-        "tie_word_embeddings": False,
-        **extra,
-    }
-    path.write_text(json.dumps(config))
-    return str(path)
-
-
 def tiny_decode_macs(batch: int, context: int, window: int | None = None) -> int:
     d, ffn, layers, kv = 64, 128, 2, 64 // 4 * 2
     per_token = layers * (2 * d * d + 2 * d * kv + 3 * d * ffn) + d * 256
@@ -81,25 +61,25 @@ def tiny_decode_macs(batch: int, context: int, window: int | None = None) -> int
     return batch * per_token + batch * layers * 2 * span * d
 
 
-def test_grouped_query_attention_decode_and_its_cache(tmp_path: Path) -> None:
-    s = nnperf.summary(_tiny_config(tmp_path / "config.json", "llama"), batch=2, context=100)
+def test_grouped_query_attention_decode_and_its_cache(tiny_lm_config) -> None:
+    s = nnperf.summary(tiny_lm_config("llama"), batch=2, context=100)
     assert s.forward.macs == tiny_decode_macs(2, 100)
     # The cache keeps the 2 key/value heads only: 2 layers x (K, V) x batch 2 x 2 heads x 101 x 16 floats.
     assert s.memory.kv_cache == 2 * 2 * 2 * 2 * 101 * 16 * F32
 
 
-def test_sliding_window_cache_holds_the_window_only(tmp_path: Path) -> None:
-    path = _tiny_config(tmp_path / "config.json", "mistral", sliding_window=32)
+def test_sliding_window_cache_holds_the_window_only(tiny_lm_config) -> None:
+    path = tiny_lm_config("mistral", sliding_window=32)
     s = nnperf.summary(path, batch=1, context=100)
     assert s.memory.kv_cache == 2 * 2 * 1 * 2 * 32 * 16 * F32
     assert s.forward.macs == tiny_decode_macs(1, 100, window=32)
 
 
 @pytest.mark.parametrize("model_type", ["llama", "mistral"])
-def test_meta_decode_step_equals_a_real_cpu_decode_step(tmp_path: Path, model_type: str) -> None:
+def test_meta_decode_step_equals_a_real_cpu_decode_step(tiny_lm_config, model_type: str) -> None:
     # On meta tensors the cache is told how many tokens it holds; on real tensors it holds real keys and
     # values (and the CPU runs its fused attention kernel, costed as the math path that meta tensors take).
-    path = _tiny_config(tmp_path / "config.json", model_type, sliding_window=32)
+    path = tiny_lm_config(model_type, sliding_window=32)
     meta = nnperf.summary(path, batch=2, context=40, tensor_mode="meta")
     real = nnperf.summary(path, batch=2, context=40, tensor_mode="cpu")
     assert (meta.forward.flops, meta.forward.macs) == (real.forward.flops, real.forward.macs)
@@ -178,11 +158,11 @@ def test_roofline_places_the_decode_step_on_the_memory_side() -> None:
     assert {p.scope: p.bound for p in prompt.points}["inference"] == "compute"
 
 
-def test_bench_measures_decode_steps_and_counts_what_the_summary_estimates(tmp_path: Path) -> None:
+def test_bench_measures_decode_steps_and_counts_what_the_summary_estimates(tiny_lm_config) -> None:
     from nnperf.measure.bench import measure
     from nnperf.records.measurement import RunSpec
 
-    path = _tiny_config(tmp_path / "config.json", "llama")
+    path = tiny_lm_config("llama")
     spec = RunSpec(model=path, batch=2, context=200, warmup=2, min_iters=8, min_time_s=0.0)
     m = measure(spec, peaks=False)
     assert m.ok, m.error
@@ -213,3 +193,40 @@ def test_bench_rejects_what_a_decode_step_cannot_be(settings: dict, expected: st
 
     with pytest.raises(UsageError, match=re.escape(expected)):
         validate(RunSpec(model="gpt2", **{"context": 64, **settings}))
+
+
+@pytest.mark.slow
+def test_a_study_of_decode_steps_runs_skips_training_and_reports_the_cache(
+    tmp_path: Path, tiny_lm_config
+) -> None:
+    path = tiny_lm_config("llama")
+    spec = tmp_path / "decode.yaml"
+    spec.write_text(
+        f"""
+name: decode
+models:
+  - {{name: "{path}", context: 100, label: tiny-decode}}
+axes:
+  mode: [infer, train]
+  batch: [2]
+environments:
+  - {{name: here}}
+run: {{warmup: 1, min_iters: 3, min_time_s: 0, timeout_s: 180}}
+"""
+    )
+    results = tmp_path / "results"
+    r = nnperf_cli("study", "run", str(spec), "--results", str(results))
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(p.read_text()) for p in sorted((results / "cases").glob("*.json"))]
+    # Training a decode step means nothing: that combination is left out, with the reason, not run.
+    assert "a decode step (context) is inference only" in r.stdout + r.stderr
+    assert len(records) == 1 and records[0]["status"] == "ok"
+    record = records[0]
+    assert record["spec"]["context"] == 100 and record["spec"]["mode"] == "infer"
+    # The case's prediction comes from the study's stored decode-step analysis: the same FLOPs.
+    assert record["flops"]["counted"] == record["flops"]["predicted"]
+    # The report's memory table shows the cache (2 layers x K, V x batch 2 x 2 heads x 101 x 16 x 4 B) and
+    # no training memory for it.
+    report = (results / "report" / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| tiny-decode") and "KB" in line)
+    assert "103.42 KB" in row  # 2 * 2 * 2 * 2 * 101 * 16 * 4 = 103,424 B

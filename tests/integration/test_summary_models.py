@@ -53,28 +53,6 @@ def test_gpt2_forward_macs_equal_analytic_2NT_plus_attention(attn: str) -> None:
     assert s.uncounted_ops == {}
 
 
-def _tiny_llama_config(path: Path, model_type: str = "llama", **extra: object) -> Path:
-    import json
-
-    architecture = {"llama": "LlamaForCausalLM", "mixtral": "MixtralForCausalLM"}[model_type]
-    config = {
-        "architectures": [architecture],
-        "model_type": model_type,
-        "hidden_act": "silu",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "vocab_size": 256,
-        "max_position_embeddings": 64,
-        "tie_word_embeddings": False,
-        **extra,
-    }
-    path.write_text(json.dumps(config))
-    return path
-
-
 def llama_analytic_macs(batch: int, seq: int, experts_per_token: int = 0, experts: int = 0) -> int:
     d, ffn, layers, heads, kv_heads, vocab = 64, 128, 2, 4, 2, 256
     kv = d // heads * kv_heads
@@ -86,19 +64,17 @@ def llama_analytic_macs(batch: int, seq: int, experts_per_token: int = 0, expert
     return batch * seq * per_token + batch * layers * 2 * seq * seq * d
 
 
-def test_llama_grouped_query_attention_macs_equal_analytic(tmp_path: Path) -> None:
-    s = nnperf.summary(str(_tiny_llama_config(tmp_path / "config.json")), batch=2, seq=16)
+def test_llama_grouped_query_attention_macs_equal_analytic(tiny_lm_config) -> None:
+    s = nnperf.summary(tiny_lm_config("llama"), batch=2, seq=16)
     assert s.forward.macs == llama_analytic_macs(2, 16)
     assert s.uncounted_ops == {}
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_mixture_of_experts_flops_are_exact_without_routing(tmp_path: Path, dtype: str) -> None:
+def test_mixture_of_experts_flops_are_exact_without_routing(tiny_lm_config, dtype: str) -> None:
     # Each token goes through 2 of 4 experts; which ones is decided by the router at run time, but the FLOPs
     # do not depend on it. The meta count (no routing at all) must equal the count of a real CPU run.
-    path = str(
-        _tiny_llama_config(tmp_path / "config.json", "mixtral", num_local_experts=4, num_experts_per_tok=2)
-    )
+    path = tiny_lm_config("mixtral", num_local_experts=4, num_experts_per_tok=2)
     meta = nnperf.summary(path, batch=2, seq=16, dtype=dtype, tensor_mode="meta")
     real = nnperf.summary(path, batch=2, seq=16, dtype=dtype, tensor_mode="cpu")
     assert meta.forward.macs == llama_analytic_macs(2, 16, experts_per_token=2, experts=4)

@@ -393,6 +393,28 @@ def test_invalid_combinations_are_skipped_with_reasons() -> None:
     assert all(r.startswith("mnist-cnn in local (") for r in e.skipped)
 
 
+def test_decode_step_models_are_inference_cases_on_synthetic_tokens() -> None:
+    assert refused("name: t\nmodels:\n  - {name: resnet18, context: 64}\n").startswith(
+        "study.yaml: line 3: models[0].context: 'resnet18' is a vision model: a KV-cache context (decode step) "
+        "needs a causal LM"
+    )
+    assert refused("name: t\nmodels:\n  - {name: gpt2, context: 0}\n").startswith(
+        "study.yaml: line 3: models[0].context: expected"
+    )
+    s = load_spec(
+        spec(
+            "name: t\nmodels:\n  - gpt2\n  - {name: gpt2, context: 256}\n"
+            "axes:\n  mode: [infer, train]\n  data: [synthetic, generated]\n"
+        )
+    )
+    e = expand(s)
+    # gpt2: 2 modes x 2 data = 4 cases; the decode step only (infer, synthetic): 1 case, 3 left out.
+    decode = [c for c in e.cases if c.spec.context is not None]
+    assert len(e.cases) == 5 and len(decode) == 1
+    assert decode[0].model.label == "gpt2-ctx256" and decode[0].spec.mode == "infer"
+    assert sum("a decode step (context)" in r for r in e.skipped) == 3
+
+
 def test_text_model_rules() -> None:
     s = load_spec(
         spec(

@@ -16,10 +16,12 @@ from typing import Any
 
 
 def static_key(case: Any) -> str:
-    """What the static analysis depends on: model, input, dtype, autocast and optimizer (not threads, data...)."""
+    """What the static analysis depends on: model, input, dtype, autocast, optimizer and KV-cache context (not
+    threads, data...)."""
     s = case.spec
     shape = "x".join(map(str, case.model.input)) if case.model.input else "-"
-    return f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}|ac{s.autocast}|opt{s.optimizer}"
+    key = f"{case.model.label}|{s.dtype}|b{s.batch}|seq{s.seq}|in{shape}|ac{s.autocast}|opt{s.optimizer}"
+    return key + (f"|ctx{s.context}" if s.context is not None else "")
 
 
 def case_payload(case: Any, study: Any, fingerprint: str, static: Path | None = None) -> dict[str, Any]:

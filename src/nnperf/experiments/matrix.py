@@ -102,7 +102,18 @@ def _image_folder_for_tokens(v: dict[str, Any], m: ModelEntry) -> str | None:
     return None
 
 
+def _decode_steps_are_inference_on_tokens(v: dict[str, Any], m: ModelEntry) -> str | None:
+    if m.context is None:
+        return None
+    if v["mode"] != "infer":
+        return "a decode step (context) is inference only"
+    if v["data"] != "synthetic":
+        return f"a decode step (context) runs on synthetic tokens, not data {v['data']!r}"
+    return None
+
+
 RULES: list[Rule] = [
+    _decode_steps_are_inference_on_tokens,
     _compile_and_jit,
     _workers_on_synthetic,
     _autocast_over_low_precision,
@@ -137,6 +148,7 @@ def expand(study: StudySpec) -> Expansion:
                     spec = RunSpec(
                         model=model.name,
                         seq=model.seq,
+                        context=model.context,
                         warmup=run.warmup,
                         min_iters=run.min_iters,
                         min_time_s=run.min_time_s,

@@ -96,9 +96,10 @@ def _store_static(store: Any, case: Any, result: StudyResult) -> None:
             input=case.model.input,
             seq=s.seq,
             dtype=s.dtype,
-            mode="train",
+            mode="train" if s.context is None else "infer",  # a decode step has no training step
             optimizer=s.optimizer,
             autocast=s.autocast,
+            context=s.context,
         )
     except NnperfError as exc:
         result.warnings.append(f"no static analysis for {key}: {exc}")

@@ -7,7 +7,7 @@ and the measurement protocol. The format is documented in the README (section "n
 
     name: threads                   # [A-Za-z0-9_.-]+ (it names the results)
     hypothesis: "a second thread halves the step time"
-    models: [resnet18, {name: gpt2, seq: 64}]
+    models: [resnet18, {name: gpt2, seq: 64}, {name: gpt2, context: 512}]   # context: decode steps
     axes: {mode: [infer, train], batch: [8]}
     environments: [{name: 1-thread, threads: 1}, {name: all-threads}]
     run: {warmup: 1, min_iters: 3, repetitions: 1}
@@ -88,7 +88,7 @@ SLURM_KEYS: tuple[str, ...] = (
 )
 
 _TOP_KEYS = ("name", "hypothesis", "description", "models", "axes", "environments", "run")
-_MODEL_KEYS = ("name", "label", "input", "seq")
+_MODEL_KEYS = ("name", "label", "input", "seq", "context")
 _ENV_KEYS = ("name", "slurm", "price_per_hour", *AXES)
 _RUN_KEYS = ("warmup", "min_iters", "min_time_s", "budget_s", "timeout_s", "repetitions", "profile")
 
@@ -102,6 +102,7 @@ class ModelEntry:
     input: tuple[int, ...] | None = None  # one sample's shape (vision/custom models); None = the model's own
     seq: int | None = None  # tokens per sample (language models); None = the default
     family: str | None = None  # "vision", "causal-lm", ... where the registry lists the model
+    context: int | None = None  # tokens in the KV cache: each case measures one decode step (causal LMs)
 
 
 @dataclass(frozen=True)
@@ -415,11 +416,23 @@ class _Parser:
                 f"{path}.input",
                 f"{name!r} takes token ids: give seq (tokens per sample) instead of input",
             )
+        context = self.integer(fields_["context"][1], f"{path}.context", 1) if "context" in fields_ else None
+        if context is not None and family is not None and family != "causal-lm":
+            self.fail(
+                fields_["context"][1],
+                f"{path}.context",
+                f"{name!r} is a {family} model: a KV-cache context (decode step) needs a causal LM",
+            )
         if "label" in fields_:
             label = self.text(fields_["label"][1], f"{path}.label")
         else:  # distinct by default when one model appears with several inputs
-            label = name + (f"-seq{seq}" if seq else "") + ("-" + "x".join(map(str, shape)) if shape else "")
-        return ModelEntry(name=name, label=label, input=shape, seq=seq, family=family)
+            label = (
+                name
+                + (f"-seq{seq}" if seq else "")
+                + (f"-ctx{context}" if context else "")
+                + ("-" + "x".join(map(str, shape)) if shape else "")
+            )
+        return ModelEntry(name=name, label=label, input=shape, seq=seq, family=family, context=context)
 
     def family(self, name: str, node: Node, path: str) -> str | None:
         """The model's family if the registry lists it; refuses names no model source claims."""

@@ -483,11 +483,13 @@ def _predict(m: Measurement, spec: RunSpec, module: Any, input: Any) -> None:
 
 
 def _prediction_from_dict(m: Measurement, spec: RunSpec, data: dict[str, Any]) -> None:
-    """The predicted FLOPs and memory peak from a stored static analysis (both passes are always in it)."""
+    """The predicted FLOPs and memory peak from a stored static analysis (both passes, except for a decode
+    step: inference only, ``training`` null)."""
+    training = data.get("training") or {}
     _set_prediction(
         m,
         spec,
-        {p: data["training"][p]["flops"] for p in ("forward", "loss", "backward", "optimizer")},
+        {p: training[p]["flops"] for p in ("forward", "loss", "backward", "optimizer") if p in training},
         data["inference"]["flops"],
         data["memory"]["peak_train"],
         data["memory"]["peak_infer"],

@@ -42,6 +42,7 @@ MEMORY_COLOURS = {
     "optimizer": "#2ca02c",
     "activations": "#ff7f0e",
     "inputs": "#8c564b",
+    "kv_cache": "#9467bd",
 }
 
 

@@ -193,10 +193,13 @@ def section_models(study: Study) -> list[Block]:
                 f"{step / step_bytes:.3g}" if step and step_bytes else "-",
             ]
         )
-        mem = s.get("memory") or {}
+        mem = dict(s.get("memory") or {})
+        if s.get("training", {}) is None:  # a decode step: no training memory was analysed (not zero)
+            for k in ("gradients", "optimizer", "activations", "peak_train"):
+                mem[k] = None
         breakdown = {
             k: float(mem[k])
-            for k in ("parameters", "gradients", "optimizer", "activations", "inputs")
+            for k in ("parameters", "gradients", "optimizer", "activations", "inputs", "kv_cache")
             if finite(mem.get(k))
         }
         mem_rows.append(
@@ -205,6 +208,7 @@ def section_models(study: Study) -> list[Block]:
                 bytes_cell(finite(mem.get(k)))
                 for k in ("parameters", "gradients", "optimizer", "activations")
             ]
+            + [bytes_cell(finite(mem.get("kv_cache")) or None)]
             + [bytes_cell(finite(mem.get("peak_train"))), bytes_cell(finite(mem.get("peak_infer")))]
         )
         total = sum(breakdown.values())
@@ -230,7 +234,7 @@ def section_models(study: Study) -> list[Block]:
             ],
             rows,
         ),
-        Subheading("Memory breakdown (training step)"),
+        Subheading("Memory breakdown (training step; a decode step's KV cache)"),
         Table(
             [
                 "model",
@@ -238,6 +242,7 @@ def section_models(study: Study) -> list[Block]:
                 "gradients",
                 "optimizer state",
                 "activations",
+                "KV cache",
                 "peak (train)",
                 "peak (infer)",
             ],

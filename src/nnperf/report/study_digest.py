@@ -24,6 +24,7 @@ SETTING_FIELDS: tuple[str, ...] = (
     "device",
     "batch",
     "seq",
+    "context",
     "dtype",
     "autocast",
     "compile",

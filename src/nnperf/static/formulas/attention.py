@@ -401,28 +401,12 @@ def _overrideable_backward(call: OpCall) -> Cost:
     )
 
 
-@register_formula(aten._scaled_dot_product_attention_math_for_mps)
-def _math_for_mps(call: OpCall) -> Cost:
-    # (query, key, value, attn_mask, dropout_p, is_causal, dropout_mask, *, scale, enable_gqa)
-    a = call.args
-    return _fused(
-        call,
-        a[0],
-        a[1],
-        a[2],
-        call.arg(3, "attn_mask"),
-        call.arg(4, "dropout_p", 0.0),
-        call.arg(5, "is_causal", False),
-        None,
-    )
-
-
-@register_formula(aten.scaled_dot_product_attention)
-def _sdpa_composite(call: OpCall) -> Cost:
-    # (query, key, value, attn_mask, dropout_p, is_causal, *, scale, enable_gqa). The composite reaches the
-    # counter whole only where autograd does not decompose it (inference mode): costed as the fused kernel
-    # that CPU and CUDA run for it (math FLOPs, the kernel's own bytes), so an inference analysis on meta
-    # tensors moves the bytes a real run's kernel moves, not those of the math path's score matrices.
+@register_formula(aten.scaled_dot_product_attention, aten._scaled_dot_product_attention_math_for_mps)
+def _sdpa(call: OpCall) -> Cost:
+    # (query, key, value, attn_mask, dropout_p, is_causal, [dropout_mask,] *, scale, enable_gqa). The
+    # composite reaches the counter whole only where autograd does not decompose it (inference mode): costed
+    # as the fused kernel that CPU and CUDA run for it (math FLOPs, the kernel's own bytes), so an inference
+    # analysis on meta tensors moves the bytes a real run's kernel moves, not the math path's score matrices.
     a = call.args
     return _fused(
         call,
