@@ -145,6 +145,18 @@ def test_grouped_mm_every_layout() -> None:
     assert rec.uncounted == set()
 
 
+def test_grouped_mm_with_fewer_rows_than_groups_reads_only_the_groups_it_can_use() -> None:
+    # A decode step of a mixture of experts: 2 rows (one token, top-2) over 4 experts use at most 2 experts'
+    # weights. (2, 8) @ (4, 8, 16), offsets 1, 2, 2, 2: 2*8*16 = 256 MACs.
+    offs = torch.tensor([1, 2, 2, 2], dtype=torch.int32)
+    c = run(lambda: torch._grouped_mm(torch.randn(2, 8), torch.randn(4, 8, 16), offs=offs)).one(
+        aten._grouped_mm
+    )
+    assert c.macs == 256
+    # Read: 16 floats of rows (64 B) + 4 int32 offsets (16 B) + 2 of the 4 experts' 8*16 floats (1,024 B).
+    assert (c.bytes_read, c.bytes_written) == (64 + 16 + 1024, 2 * 16 * F32)
+
+
 def test_einsum_decomposes_to_bmm() -> None:
     a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
     rec = run(lambda: torch.einsum("bij,bjk->bik", a, b))

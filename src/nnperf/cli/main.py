@@ -201,6 +201,7 @@ DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("summary", "mnist-cnn", "--format", "torchsummary"),
     ("summary", "resnet50", "--batch", "32", "--depth", "1"),
     ("summary", "gpt2", "--batch", "4", "--seq", "128", "--mode", "train", "--depth", "1"),
+    ("summary", "gpt2", "--context", "512", "--depth", "1"),
     ("machine", "--quick"),
     ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
     ("study", "run", "--demo", "--results", "demo-out/results"),

@@ -13,8 +13,8 @@ DistilBERT likewise (``DistilBertForMaskedLM``), GPT-2/GPT-3 use ``GPT2LMHeadMod
 
 Mixtral is a mixture of experts: each token goes through 2 of 8 expert feed-forwards, chosen at run time.
 Its FLOPs do not depend on which experts are chosen (every token costs the same two expert matmuls), so they
-are exact on meta tensors; the bytes count every expert's weights as read, which holds once each expert
-receives a token (any batch of more than a few tokens).
+are exact on meta tensors; the bytes count as many experts' weights as there are token-expert pairs, at most
+all of them (see the ``_grouped_mm`` formula).
 
 The 175B-class entries are the *shapes* of models whose weights were never published as a
 ``config.json`` on the Hub (GPT-3) or are far too large to load here; they are built on ``meta``:

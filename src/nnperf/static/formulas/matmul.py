@@ -11,6 +11,8 @@ for backends that dispatch it whole.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from nnperf.static.formulas.pointwise import flops_per_element_by_name
@@ -93,13 +95,24 @@ def _grouped_mm(call: OpCall) -> Cost:
     #   (E, M, K) @ (K, S) -> (M, S)     columns split:              M*K*S MACs
     # The total does not depend on how the rows are split, so it is exact without knowing the routing,
     # as long as the groups cover the split dimension (offs[-1] equals it, as without expert parallelism).
+    #
+    # Bytes: with rows split among groups, each row uses one group's weights, so S rows read at most min(E, S)
+    # of the E groups' weights: a decode step of Mixtral (2 rows per token) reads 2 of its 8 experts, not 8.
+    # The minimum traffic counts that many; the other operands are read whole.
     a, b = call.args[0], call.args[1]
     split_columns = a.dim() == 3 and b.dim() == 2
     macs = (a.numel() // (a.shape[0] if split_columns else 1)) * b.shape[-1]
     bias = call.arg(3, "bias")
     n_out = call.out_numel()
     flops = 2 * macs + (n_out if bias is not None else 0)
-    return call.traffic(OpKind.MATMUL, flops=flops, macs=macs, note="grouped: every group's weights read")
+    cost = call.traffic(OpKind.MATMUL, flops=flops, macs=macs)
+    rows, groups = a.shape[0], b.shape[0]
+    if a.dim() == 2 and b.dim() == 3 and rows < groups:
+        weights = b.numel() * b.element_size()
+        unread = weights - weights * rows // groups
+        note = f"{rows} rows read at most {rows} of the {groups} groups' weights"
+        return replace(cost, bytes_read=cost.bytes_read - unread, note=note)
+    return cost
 
 
 @register_formula(aten.baddbmm, aten.baddbmm_)
