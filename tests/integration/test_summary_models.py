@@ -165,3 +165,20 @@ def test_every_listed_model_is_analysed_with_every_op_counted(name: str) -> None
     assert s.uncounted_ops == {}
     assert s.forward.flops > 0 and s.backward.flops > 0
     assert s.profile.tensor_mode == "meta", s.profile.warnings
+
+
+def _listed_causal_lms() -> list[str]:
+    from nnperf.models import list_models
+
+    return [entry.name for entry in list_models() if entry.family == "causal-lm"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _listed_causal_lms())
+def test_every_listed_causal_lm_analyses_a_decode_step(name: str) -> None:
+    s = nnperf.summary(name, context=64)
+    assert s.uncounted_ops == {} and s.profile.tensor_mode == "meta", s.profile.warnings
+    assert s.memory.kv_cache > 0
+    # One token in fp32: each weight used is read (4 bytes) for one multiply-add (2 FLOPs), 0.5 FLOP/B; the
+    # small cache of 65 tokens cannot lift that to 1: memory-bound whatever the model.
+    assert s.forward.intensity < 1.0
