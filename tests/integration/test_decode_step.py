@@ -232,3 +232,18 @@ run: {{warmup: 1, min_iters: 3, min_time_s: 0, timeout_s: 180}}
     report = (results / "report" / "report.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| tiny-decode") and "KB" in line)
     assert "103.42 KB" in row  # 2 * 2 * 2 * 2 * 101 * 16 * 4 = 103,424 B
+
+
+def test_batch_sweep_of_decode_steps_raises_generation_throughput(tiny_lm_config) -> None:
+    from nnperf.measure.scaling import batch_scaling, scaling_text
+
+    result = batch_scaling(
+        tiny_lm_config("llama"), [1, 8], context=200, warmup=1, min_iters=5, min_time_s=0.05
+    )
+    assert [p.status for p in result.points] == ["ok", "ok"]
+    assert all(p.detail["spec"]["context"] == 200 for p in result.points)
+    assert "context=200" in scaling_text(result).splitlines()[0]
+    # A decode step's cost is mostly per step, not per sequence (the weights are read once, and for this tiny
+    # model per-op overhead dominates): 8 sequences in one step cost far less than 8 steps.
+    one, eight = (p.detail["step_time_s"]["median"] for p in result.points)
+    assert eight < 4 * one, (one, eight)

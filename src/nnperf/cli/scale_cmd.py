@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from nnperf.cli.args import positive_int
+from nnperf.cli.args import add_context_arg, positive_int
 from nnperf.errors import UsageError
 
 
@@ -33,6 +33,7 @@ def add_scale(sub: argparse._SubParsersAction) -> None:
     shape = p.add_mutually_exclusive_group()
     shape.add_argument("--input", "-i", help="per-sample input shape, e.g. 3x224x224")
     shape.add_argument("--seq", type=positive_int, help="tokens per sample (language models)")
+    add_context_arg(p)  # e.g. --batch-sweep of decode steps: how batching lifts generation throughput
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--threads", metavar="LIST", help="intra-op thread counts, e.g. 1,2,4 (strong scaling)")
     what.add_argument("--batch-sweep", metavar="LIST", help="batch sizes, e.g. 1,2,4,8,16,32 (throughput)")
@@ -83,6 +84,8 @@ def run_scale(args: argparse.Namespace) -> int:
         sizes = parse_counts(args.ddp, "--ddp world size")
         if args.mode == "infer":
             raise UsageError("--ddp times training steps (DDP all-reduces gradients): drop --mode infer")
+        if args.context is not None:
+            raise UsageError("--ddp times training steps; a decode step (--context) is inference only")
         result = scaling.ddp_scaling(
             args.model,
             sizes,
@@ -103,6 +106,7 @@ def run_scale(args: argparse.Namespace) -> int:
             "mode": args.mode or "infer",
             "device": args.device,
             "seq": args.seq,
+            "context": args.context,
             "dtype": args.dtype,
             "warmup": args.warmup,
             "min_iters": args.iters,

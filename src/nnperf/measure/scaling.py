@@ -528,7 +528,7 @@ def _header(result: ScalingResult) -> str:
     parts = [f"{result.model}: {what.get(result.kind, result.kind)}"]
     if result.scaling:
         parts.append(f"({result.scaling})")
-    for key in ("mode", "device", "batch", "dtype", "backend"):
+    for key in ("mode", "device", "batch", "context", "dtype", "backend"):
         if s.get(key) is not None and not (result.kind == "batch" and key == "batch"):
             per_rank = (
                 " per rank" if key == "batch" and result.kind == "ddp" and result.scaling == "weak" else ""
