@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from nnperf import __version__
 from nnperf.cli.args import add_context_arg, positive_int
@@ -59,20 +60,25 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_summary)
 
 
-def _run_summary(args: argparse.Namespace) -> int:
+def _summarize(args: argparse.Namespace, **options: Any) -> Any:
+    """The static analysis of the model and input that `_add_model_args` and `--context` parsed."""
     from nnperf.static.summary import summarize
 
-    result = summarize(
+    return summarize(
         args.model,
         batch=args.batch,
         input=args.input,
         seq=args.seq,
         dtype=args.dtype,
         mode=args.mode,
-        optimizer=args.optimizer,
-        attn_implementation=args.attn_implementation,
-        autocast=args.autocast,
         context=args.context,
+        **options,
+    )
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    result = _summarize(
+        args, optimizer=args.optimizer, attn_implementation=args.attn_implementation, autocast=args.autocast
     )
     if args.format == "table" and sys.stdout.isatty():
         from rich.console import Console
@@ -293,17 +299,7 @@ def _run_roofline(args: argparse.Namespace) -> int:
         )
     ceilings = ceilings_from_profile(_roofline_profile(args.machine))
     select_roofs(ceilings, args.dtype, args.memory_level)  # a missing roof fails before the analysis
-    from nnperf.static.summary import summarize
-
-    result = summarize(
-        args.model,
-        batch=args.batch,
-        input=args.input,
-        seq=args.seq,
-        dtype=args.dtype,
-        mode=args.mode,
-        context=args.context,
-    )
+    result = _summarize(args)
     points = roofline_points(
         result,
         ceilings,

@@ -76,6 +76,8 @@ def _inference_pass(
         args, kwargs = workload.make_inputs(device, train=False)
     kv_cache = workload.cache_tensors((args, kwargs))
     inputs = workload.input_tensors((args, kwargs))
+    cache_ids = {id(t) for t in kv_cache}
+    fed = [t for t in inputs if id(t) not in cache_ids]  # what the step is fed, its cache apart
     fixed = [*model.parameters(), *model.buffers(), *inputs]
     baseline = storage_bytes(fixed)
     live = LiveBytes(exclude=fixed)
@@ -86,16 +88,12 @@ def _inference_pass(
         with _autocast(device, autocast):
             out = model(*args, **kwargs)
         del out
-    cache_ids = {id(t) for t in kv_cache}
     return _Pass(
         counter.records,
         scope.calls,
         baseline + live.peak,
-        {
-            "inputs": storage_bytes(t for t in inputs if id(t) not in cache_ids),
-            "kv_cache": storage_bytes(kv_cache),
-        },
-        input_shapes=tuple(tuple(int(d) for d in t.shape) for t in inputs if id(t) not in cache_ids),
+        {"inputs": storage_bytes(fed), "kv_cache": storage_bytes(kv_cache)},
+        input_shapes=tuple(tuple(int(d) for d in t.shape) for t in fed),
     )
 
 
