@@ -139,13 +139,21 @@ def gpu_ceilings(device: str, profile: Any = None) -> Ceilings:
     gpu = (data.get("measured") or {}).get("gpu") or {}
     if isinstance(gpu, dict) and gpu.get("available", True):
         _section_roofs(gpu, "measured", compute, bandwidth)
-    card = nominal_gpu(device) or {}
-    for dtype, value in (card.get("flops") or {}).items():
-        if value:
-            compute.append(ComputeRoof(dtype, float(value), "nominal"))
+    nominal = card_ceilings(nominal_gpu(device) or {})
+    return Ceilings(tuple(compute) + nominal.compute, tuple(bandwidth) + nominal.bandwidth)
+
+
+def card_ceilings(card: Mapping[str, Any]) -> Ceilings:
+    """Nominal roofs of one row of nnperf's spec-sheet GPU table (:func:`nnperf.machine.nominal.nominal_gpu`)."""
+    compute = tuple(
+        ComputeRoof(dtype, float(value), "nominal")
+        for dtype, value in (card.get("flops") or {}).items()
+        if value
+    )
+    bandwidth: tuple[BandwidthRoof, ...] = ()
     if card.get("memory_bandwidth"):
-        bandwidth.append(BandwidthRoof("hbm", float(card["memory_bandwidth"]), "spec sheet", "nominal"))
-    return Ceilings(tuple(compute), tuple(bandwidth))
+        bandwidth = (BandwidthRoof("hbm", float(card["memory_bandwidth"]), "spec sheet", "nominal"),)
+    return Ceilings(compute, bandwidth)
 
 
 # The classic examples (lecture 7): bytes as the loops move them, double precision.

@@ -397,6 +397,12 @@ def _add_scale(sub: argparse._SubParsersAction) -> None:
     add_scale(sub)
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.predict_cmd import add_predict
+
+    add_predict(sub, _add_model_args, add_context_arg, _summarize, _roofline_profile)
+
+
 def _add_trace(sub: argparse._SubParsersAction) -> None:
     from nnperf.cli.trace_cmd import add_trace
 
@@ -409,6 +415,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_machine,
     _add_demo,
     _add_roofline,
+    _add_predict,
     _add_bench,
     _add_study,
     _add_trace,

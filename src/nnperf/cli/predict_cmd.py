@@ -1,0 +1,84 @@
+"""``nnperf predict MODEL --on cpu,h100-sxm5-80gb,lab.json``: a step's time at the roofs of several machines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+
+def add_predict(
+    sub: argparse._SubParsersAction,
+    add_model_args: Callable[..., None],
+    add_context_arg: Callable[[argparse.ArgumentParser], None],
+    summarize: Callable[[argparse.Namespace], Any],
+    this_profile: Callable[[str | None], Any],
+) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="project a model's static costs onto machines: estimated step time, throughput, memory fit",
+        description="Times the static analysis's op calls at the roofs of each target (this machine's measured "
+        "ones, a saved machine profile, or a spec-sheet GPU) and says which serves the model best. The figures "
+        "are lower bounds from one stated method; `nnperf bench` measures a real run.",
+    )
+    add_model_args(p, optional=True)  # --list-cards needs no model
+    add_context_arg(p)
+    p.add_argument(
+        "--on",
+        default="cpu",
+        help="comma-separated targets: cpu, gpu (this machine's), a card (e.g. h100-sxm5-80gb, "
+        "a100-sxm4-40gb, l4; see --list-cards), or FILE.json[:cpu|:gpu] (a saved machine profile). Default cpu",
+    )
+    p.add_argument(
+        "--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: the pass and its roof"
+    )
+    p.add_argument("--mode", choices=("infer", "train"), default="infer", help="inference or a training step")
+    p.add_argument(
+        "--tf32", action="store_true", help="fp32 GEMMs (conv, matmul, attention) at GPUs' TF32 roof"
+    )
+    p.add_argument(
+        "--assume-floor-us",
+        type=float,
+        help="a per-op-call floor in microseconds for targets without a measured one (e.g. 5 for a GPU kernel "
+        "launch); labelled assumed",
+    )
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--list-cards", action="store_true", help="list the spec-sheet GPUs --on can name, and stop"
+    )
+    p.set_defaults(run=lambda args: run_predict(args, summarize, this_profile))
+
+
+def run_predict(
+    args: argparse.Namespace,
+    summarize: Callable[[argparse.Namespace], Any],
+    this_profile: Callable[[str | None], Any],
+) -> int:
+    from nnperf.analysis.projection import check_targets, project
+    from nnperf.errors import UsageError
+    from nnperf.machine.targets import assume_floor, card_names, find_card, parse_targets
+    from nnperf.models.inputs import parse_dtype
+    from nnperf.report.projection_view import projection_text
+
+    if args.list_cards:
+        for name in card_names():
+            card = find_card(name)
+            print(f"{name:24s} {card['model']}: {card['source']}")
+        return 0
+    if not args.model:
+        raise UsageError("give a MODEL to project, e.g. `nnperf predict resnet50 --on cpu,h100-sxm5-80gb`")
+    # Targets first: a typo in --on must not cost a model analysis.
+    if args.assume_floor_us is not None and not 0 <= args.assume_floor_us < 1e6:
+        raise UsageError(
+            f"--assume-floor-us {args.assume_floor_us:g} is not a per-call time in microseconds: use e.g. 5"
+        )
+    targets = parse_targets(args.on, lambda: this_profile(None))
+    if args.assume_floor_us is not None:
+        targets = [assume_floor(t, args.assume_floor_us * 1e-6) for t in targets]
+    check_targets(targets, parse_dtype(args.dtype), tf32=args.tf32)
+    projection = project(summarize(args), targets, tf32=args.tf32)
+    print(
+        json.dumps(projection.to_dict(), indent=2) if args.format == "json" else projection_text(projection)
+    )
+    return 0

@@ -1,0 +1,148 @@
+"""Terminal text of a :class:`~nnperf.analysis.projection.Projection`: one row per target, then where the time
+goes on each (op kinds' shares of the roofline time), then the notes."""
+
+from __future__ import annotations
+
+from nnperf.analysis.projection import Projection, TargetProjection
+from nnperf.analysis.roofline import BandwidthRoof, ComputeRoof
+from nnperf.units import fmt_bytes, fmt_count, fmt_time
+
+_SOURCE = {"measured": "m", "nominal": "n"}
+# Columns of the targets table; the right-aligned ones hold numbers.
+_COLUMNS = (
+    "target",
+    "device",
+    "compute roof",
+    "memory roof",
+    "ridge",
+    "estimate",
+    "roofline",
+    "pass bound",
+    "throughput",
+    "speedup",
+    "mem-bound",
+    "memory needed / capacity",
+)
+_NUMERIC = {"ridge", "estimate", "roofline", "pass bound", "throughput", "speedup", "mem-bound"}
+# Kinds below this share on every target are folded into "other" in the time-split table.
+_MIN_KIND_SHARE = 0.01
+
+
+def _roof(roof: ComputeRoof | BandwidthRoof) -> str:
+    tag = _SOURCE.get(roof.source, roof.source)
+    if isinstance(roof, ComputeRoof):
+        return f"{roof.dtype} {_rate(roof.flops_per_s)}FLOP/s ({tag})"
+    return f"{roof.level} {fmt_bytes(roof.bytes_per_s)}/s ({tag})"
+
+
+def _rate(x: float) -> str:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if x >= scale:
+            return f"{x / scale:.3g} {prefix}"
+    return f"{x:.3g} "
+
+
+def _throughput(t: TargetProjection) -> str:
+    if t.tokens_per_s is not None:
+        return f"{_count(t.tokens_per_s)} tok/s"
+    return f"{_count(t.samples_per_s)} samples/s"
+
+
+def _count(x: float) -> str:
+    return fmt_count(x) if x >= 1000 else f"{x:.3g}"
+
+
+def _speedup(x: float) -> str:
+    return f"{x:,.0f}x" if x >= 100 else f"{x:.3g}x"
+
+
+def _memory(t: TargetProjection) -> str:
+    need = fmt_bytes(t.required_bytes)
+    if not t.memory_bytes:
+        return f"{need} / unknown"
+    return f"{need} / {fmt_bytes(t.memory_bytes)}: {t.fits}"
+
+
+def _compute(t: TargetProjection) -> str:
+    text = _roof(t.compute_roof)
+    if t.gemm_roof != t.compute_roof:
+        text += f", GEMMs {_roof(t.gemm_roof)}"
+    return text
+
+
+def _cells(t: TargetProjection) -> dict[str, str]:
+    return {
+        "target": t.target,
+        "device": t.device,
+        "compute roof": _compute(t),
+        "memory roof": _roof(t.bandwidth_roof),
+        "ridge": f"{t.ridge_flops_per_byte:.3g}",
+        "estimate": fmt_time(t.estimate_s),
+        "roofline": fmt_time(t.roofline_s),
+        "pass bound": fmt_time(t.pass_bound_s),
+        "throughput": _throughput(t),
+        "speedup": _speedup(t.speedup),
+        "mem-bound": f"{100 * t.memory_bound_share:.0f}%",
+        "memory needed / capacity": _memory(t),
+    }
+
+
+def _table(header: tuple[str, ...], rows: list[dict[str, str]], numeric: set[str]) -> list[str]:
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in header}
+
+    def line(cells: dict[str, str]) -> str:
+        parts = [cells[c].rjust(widths[c]) if c in numeric else cells[c].ljust(widths[c]) for c in header]
+        return "  ".join(parts).rstrip()
+
+    return [line({c: c for c in header})] + [line(r) for r in rows]
+
+
+def _kind_split(p: Projection) -> list[str]:
+    """Op kinds as rows, targets as columns: each kind's share of that target's roofline time."""
+    shares = [
+        {k: v / t.roofline_s for k, v in t.by_kind_s.items()} if t.roofline_s > 0 else {} for t in p.targets
+    ]
+    kinds = [k for k in p.targets[0].by_kind_s if any(s.get(k, 0) >= _MIN_KIND_SHARE for s in shares)]
+    kinds += sorted({k for s in shares for k, v in s.items() if v >= _MIN_KIND_SHARE} - set(kinds))
+    header = ("op kind", *[t.target for t in p.targets])
+    rows = [
+        {
+            "op kind": k,
+            **{t.target: f"{100 * s.get(k, 0):.1f}%" for t, s in zip(p.targets, shares, strict=True)},
+        }
+        for k in kinds
+    ]
+    rest = [1 - sum(s.get(k, 0) for k in kinds) for s in shares]
+    if any(r > 0.0005 for r in rest):
+        rows.append(
+            {
+                "op kind": "other",
+                **{t.target: f"{100 * r:.1f}%" for t, r in zip(p.targets, rest, strict=True)},
+            }
+        )
+    return _table(header, rows, set(header[1:]))
+
+
+def projection_text(p: Projection) -> str:
+    lines = [
+        f"nnperf predict: {p.model}, {p.input}, {p.scope}, {p.dtype}: the step timed at each target's roofs",
+        "estimate = sum over op calls of max(FLOPs / peak, bytes / bandwidth, measured per-call floor); "
+        "roofline = the same without the floor; pass bound = the whole pass as one roofline point "
+        "(perfect overlap). Roofs: (m) measured, (n) nominal spec sheet.",
+        "",
+    ]
+    lines += _table(_COLUMNS, [_cells(t) for t in p.targets], _NUMERIC)
+    if p.best is not None:
+        best = next(t for t in p.targets if t.target == p.best)
+        lines += ["", f"best: {best.target} ({best.device}), {fmt_time(best.estimate_s)} per step"]
+    lines += ["", "share of the roofline time per op kind:"]
+    lines += _kind_split(p)
+    lines.append("")
+    lines += [f"note: {n}" for n in p.notes]
+    for t in p.targets:
+        lines += [f"note: {t.target}: {n}" for n in t.notes]
+        if t.call_overhead_s is not None:
+            lines.append(
+                f"note: {t.target}: per-call floor {fmt_time(t.call_overhead_s)} ({t.call_overhead_source})"
+            )
+    return "\n".join(lines)
