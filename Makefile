@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_triad_vs_c.py
 	$(PY) benchmarks/bench_gemm_vs_numpy.py
 	$(PY) benchmarks/bench_machine_quick.py
+	$(PY) benchmarks/bench_predict_vs_measured.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "bench", "machine_profile", "summary"]
+__all__ = ["__version__", "bench", "machine_profile", "predict", "summary"]
 
 if TYPE_CHECKING:
+    from nnperf.analysis.projection import Projection
     from nnperf.records.machine_profile import MachineProfile
     from nnperf.records.measurement import Measurement
     from nnperf.static.summary import StaticSummary
@@ -34,6 +35,23 @@ def machine_profile(**kwargs: Any) -> MachineProfile:
     from nnperf.machine.profile import machine_profile as _machine_profile
 
     return _machine_profile(**kwargs)
+
+
+def predict(model: Any, on: str = "cpu", *, tf32: bool = False, **kwargs: Any) -> Projection:
+    """The static analysis of ``model`` timed at the roofs of each target in ``on`` (as ``nnperf predict --on``:
+    "cpu", "gpu", a spec-sheet card such as "h100-sxm5-80gb", or a saved profile "FILE.json[:cpu|:gpu]").
+
+    ``kwargs`` are :func:`summary`'s (``batch``, ``seq``, ``dtype``, ``mode``, ``context``, ...). "cpu" and
+    "gpu" read this machine's cached profile, measuring a quick one when there is none.
+    """
+    from nnperf.analysis.projection import check_targets, project
+    from nnperf.machine.profile import machine_profile as _machine_profile
+    from nnperf.machine.targets import parse_targets
+    from nnperf.models.inputs import parse_dtype
+
+    targets = parse_targets(on, lambda: _machine_profile(quick=True))
+    check_targets(targets, parse_dtype(kwargs.get("dtype", "fp32")), tf32=tf32)  # before the analysis
+    return project(summary(model, **kwargs), targets, tf32=tf32)
 
 
 def bench(model: Any, *, input: tuple[int, ...] | None = None, **kwargs: Any) -> Measurement:

@@ -113,10 +113,12 @@ def test_demo_runs_the_main_job(tmp_path: Path) -> None:
         "$ nnperf summary gpt2 --context 512",
         "$ nnperf machine --quick",
         "$ nnperf roofline resnet50",
+        "$ nnperf predict resnet50",
         "$ nnperf study run --demo",
     ):
         assert step in r.stdout
     assert "Total params: 21,840" in r.stdout and "GEMM FLOP/s" in r.stdout
+    assert "best: h100-sxm5-80gb" in r.stdout  # resnet50 b32 fits every card; the H100 has the highest roofs
     assert "KV cache 37.82 MB" in r.stdout  # GPT-2's decode step: 12 x 2 x 12 x 513 x 64 x 4 B
     assert (tmp_path / "demo-out" / "roofline_resnet50.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The demo study: every case run, the report written with every section of a performance study.

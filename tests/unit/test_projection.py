@@ -301,3 +301,10 @@ def test_parse_targets(tmp_path: Path) -> None:
         parse_targets(" , ", this)
     with pytest.raises(UsageError, match=r"machine profile 'nowhere.json' not found"):
         parse_targets("nowhere.json", this)
+
+
+def test_the_python_api() -> None:
+    p = nnperf.predict("mnist-cnn", on="l4,t4", batch=2)
+    assert [t.target for t in p.targets] == ["l4", "t4"] and p.batch == 2
+    with pytest.raises(UsageError, match="'p100-pcie-16gb'.*has no bf16 compute roof"):
+        nnperf.predict("mnist-cnn", on="p100-pcie-16gb", dtype="bfloat16")

@@ -202,7 +202,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 # The main job on built-in defaults: static analysis of the demo models, this machine's ceilings (a quick
-# measurement, cached), and one model placed against them. Each step is the CLI command it prints.
+# measurement, cached), one model placed against them and projected onto spec-sheet GPUs. Each step is the CLI
+# command it prints.
 DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("summary", "mnist-cnn", "--format", "torchsummary"),
     ("summary", "resnet50", "--batch", "32", "--depth", "1"),
@@ -210,6 +211,7 @@ DEMO_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("summary", "gpt2", "--context", "512", "--depth", "1"),
     ("machine", "--quick"),
     ("roofline", "resnet50", "--batch", "32", "--level", "op", "-o", "demo-out/roofline_resnet50.png"),
+    ("predict", "resnet50", "--batch", "32", "--on", "cpu,t4,a100-sxm4-80gb,h100-sxm5-80gb"),
     ("study", "run", "--demo", "--results", "demo-out/results"),
 )
 
