@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 import nnperf
+from nnperf.experiments.runner import static_record
 from nnperf.records.machine_profile import MachineProfile
 from nnperf.records.measurement import Measurement, RunSpec
 from nnperf.report.study_report import SECTION_TITLES, ReportInput, ReportPaths, write_report
@@ -113,13 +114,12 @@ def study_input() -> ReportInput:
         )
         assert m.ok, m.error
         record = m.to_dict()
-        record["case"] = _case_section(i, env, label)
-        cases.append(record)
         key = f"{label}|fp32|b{batch}|seqNone|in{'x'.join(map(str, shape)) if shape else '-'}"
+        record["case"] = {**_case_section(i, env, label), "static_key": key}
+        cases.append(record)
         if key not in statics:
-            s = nnperf.summary(model, batch=batch, input=shape, mode="train").to_dict()
-            s["store_key"] = key
-            statics[key] = s
+            summary = nnperf.summary(model, batch=batch, input=shape, mode="train")
+            statics[key] = static_record(summary, key)
     failed = Measurement(
         spec=RunSpec(
             model="resnet18", mode="train", batch=64, threads=2, warmup=1, min_iters=3, min_time_s=0
@@ -288,6 +288,37 @@ def test_comparison_costs_and_estimates(study: ReportInput, report: ReportPaths)
     models = _section(md, "Models")
     resnet = next(s for s in study.statics.values() if s["model"] == "resnet18")
     assert f"{resnet['params']['total'] / 1e6:.2f} M" in _line_with(models, "| resnet18 b2")
+
+
+@pytest.mark.slow
+def test_projection_onto_the_study_machines_and_cards(study: ReportInput, report: ReportPaths) -> None:
+    from nnperf.analysis.projection import classes_from_rows, time_at_roofs
+    from nnperf.machine.targets import target_from_card
+
+    projection = _section(report.markdown.read_text(), "Projection onto other machines")
+    static = next(s for s in study.statics.values() if s["model"] == "resnet18")
+    classes = classes_from_rows(static["cost_classes"]["train"])
+    calls = sum(c.count for c in classes)
+    assert f"### resnet18: 2x3x64x64 float32, training step, {calls:,} op calls" in projection
+    block = projection[projection.index("### resnet18") :]
+    for env in PRICES:
+        rec = _record(study, env, "resnet18", 2)
+        # The study machine's roofs (GEMM at the run's threads, DRAM triad), no measured per-call floor here.
+        t = time_at_roofs(classes, peak=_peak(rec), gemm_peak=_peak(rec), bandwidth=DRAM_TRIAD)
+        line = _line_with(block, f"| {env} (measured here")
+        median = rec["step_time_s"]["median"]
+        assert f"| {fmt_time(t.estimate_s)} | {fmt_time(t.pass_bound_s)} | {fmt_time(median)} |" in line
+        assert f"| {median / t.estimate_s:.2f}x |" in line
+        assert "8.59 GB: yes" in line  # the profile's 8 GiB of memory
+    # The default cards (the spec names none): spec-sheet roofs, fp32, no measurement.
+    for card in ("t4", "a100-sxm4-80gb", "h100-sxm5-80gb"):
+        target = target_from_card(card)
+        peak = target.ceilings.peak("fp32", "nominal").flops_per_s
+        bw = target.ceilings.memory("hbm", "nominal").bytes_per_s
+        t = time_at_roofs(classes, peak=peak, gemm_peak=peak, bandwidth=bw)
+        line = _line_with(block, f"| {target.device} |")
+        assert f"| {fmt_time(t.estimate_s)} | {fmt_time(t.pass_bound_s)} | - | - |" in line
+    assert "Fastest at its roofs (and fits): H100 SXM5 80GB (spec sheet)" in block
 
 
 @pytest.mark.slow

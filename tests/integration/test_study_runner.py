@@ -139,6 +139,7 @@ axes:
   mode: [train]
   batch: [2]
 run: {{warmup: 1, min_iters: 2, min_time_s: 0, profile: true}}
+project_to: [l4]
 """,
     )
     results = tmp_path / "results"
@@ -156,3 +157,9 @@ run: {{warmup: 1, min_iters: 2, min_time_s: 0, profile: true}}
     section = md.split("## Trace analysis", 1)[1].split("\n## ", 1)[0]
     assert "Trace of tiny train b2" in section and "Critical path" in section
     assert "not part of a results store" not in md  # traces/ and report/ belong to the store
+    # The stored static analysis keeps the op costs, so the report times the step on the cards named here.
+    assert record["case"]["static_key"].startswith("tiny|fp32|b2")
+    projection = md.split("## Projection onto other machines", 1)[1].split("\n## ", 1)[0]
+    assert "### tiny: 2x3x16x16 float32, training step" in projection
+    assert "(measured here" in projection and "L4 24GB (spec sheet)" in projection
+    assert "T4 16GB" not in projection  # project_to replaces the default cards

@@ -306,5 +306,25 @@ def test_parse_targets(tmp_path: Path) -> None:
 def test_the_python_api() -> None:
     p = nnperf.predict("mnist-cnn", on="l4,t4", batch=2)
     assert [t.target for t in p.targets] == ["l4", "t4"] and p.batch == 2
-    with pytest.raises(UsageError, match="'p100-pcie-16gb'.*has no bf16 compute roof"):
+    with pytest.raises(UsageError, match=r"'p100-pcie-16gb'.*has no bf16 compute roof"):
         nnperf.predict("mnist-cnn", on="p100-pcie-16gb", dtype="bfloat16")
+
+
+def test_cost_classes_time_the_pass_exactly() -> None:
+    from nnperf.analysis.projection import classes_from_rows, cost_classes, time_at_roofs
+
+    s = nnperf.summary("resnet18", batch=2)
+    for records in (s.profile.infer_ops, s.profile.train_ops):
+        rows = json.loads(json.dumps(cost_classes(records)))  # as the study store keeps them
+        costed = [r for r in records if r.flops is not None and r.bytes > 0]
+        assert len(rows) < len(costed)  # identical calls (same kind, FLOPs, bytes) share a row
+        assert sum(r[3] for r in rows) == sum(r.count for r in costed)
+        kw = dict(peak=PEAK, gemm_peak=TF32, bandwidth=BW, floor=2e-6)
+        by_class, by_record = time_at_roofs(classes_from_rows(rows), **kw), time_at_roofs(costed, **kw)
+        assert by_class.estimate_s == pytest.approx(by_record.estimate_s, rel=1e-12)
+        assert by_class.pass_bound_s == pytest.approx(by_record.pass_bound_s, rel=1e-12)
+        assert by_class.by_kind_s == pytest.approx(by_record.by_kind_s, rel=1e-12)
+    with pytest.raises(ValueError, match=r"\[kind, flops, bytes, calls\]"):
+        classes_from_rows([["conv", 1, 2]])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        classes_from_rows([["conv", 1, -2, 1]])

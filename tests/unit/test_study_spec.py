@@ -489,3 +489,21 @@ def test_demo_spec_loads_and_expands() -> None:
 def test_demo_yaml_file_is_a_valid_spec() -> None:
     path = Path(__file__).resolve().parents[2] / "src" / "nnperf" / "experiments" / "demo_study.yaml"
     assert load_spec(path).source_text == demo_spec().source_text
+
+
+def test_project_to_names_spec_sheet_cards() -> None:
+    from nnperf.experiments.spec import DEFAULT_PROJECT_TO
+
+    assert (
+        load_spec(spec(BASE)).project_to == DEFAULT_PROJECT_TO == ("t4", "a100-sxm4-80gb", "h100-sxm5-80gb")
+    )
+    assert load_spec(spec(BASE + "project_to: [l4, h200-sxm-141gb, l4]\n")).project_to == (
+        "l4",
+        "h200-sxm-141gb",
+    )
+    assert load_spec(spec(BASE + "project_to: []\n")).project_to == ()
+    assert refused(BASE + "project_to: [l4, a100]\n").startswith(
+        "study.yaml: line 3: project_to[1]: unknown target 'a100'"
+    )
+    assert "did you mean a100-sxm4-80gb" in refused(BASE + "project_to: [a100]\n")
+    assert refused(BASE + "project_to: l4\n").startswith("study.yaml: line 3: project_to: expected a list")

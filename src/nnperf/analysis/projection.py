@@ -25,9 +25,9 @@ hold a small model's activations (the bandwidth roof is main memory's), host-dev
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, preferred_roof
 from nnperf.analysis.roofline_points import roof_dtype
@@ -186,8 +186,101 @@ def _scope(summary: StaticSummary) -> tuple[str, list[OpRecord], int]:
     return ("decode step" if p.context is not None else "inference"), p.infer_ops, p.memory.peak_infer
 
 
+class Costed(Protocol):
+    """What timing an op needs: an :class:`OpRecord` or a :class:`CostClass`."""
+
+    kind: str | None
+    flops: int | None
+    count: int
+
+    @property
+    def bytes(self) -> int: ...
+
+
+class CostClass(NamedTuple):
+    """Identical op calls as the timing sees them: same kind, FLOPs and bytes per call (``count`` calls)."""
+
+    kind: str | None
+    flops: int
+    bytes: int
+    count: int
+
+
+def cost_classes(records: Iterable[OpRecord]) -> list[list[Any]]:
+    """The costed calls of a pass (FLOPs known, bytes moved) as JSON rows ``[kind, flops, bytes, calls]``:
+    what :func:`time_at_roofs` needs, a few hundred rows where the op records are thousands (stored beside
+    a study's static analysis so a report can time the pass at any machine's roofs)."""
+    grouped: dict[tuple[str | None, int, int], int] = {}
+    for r in records:
+        if r.flops is not None and r.bytes > 0:
+            key = (r.kind, r.flops, r.bytes)
+            grouped[key] = grouped.get(key, 0) + r.count
+    return [
+        [k, f, b, n] for (k, f, b), n in sorted(grouped.items(), key=lambda kv: (str(kv[0][0]), kv[0][1:]))
+    ]
+
+
+def classes_from_rows(rows: Iterable[Sequence[Any]]) -> list[CostClass]:
+    """:func:`cost_classes` rows back as :class:`CostClass` records; ValueError on a malformed row."""
+    out: list[CostClass] = []
+    for row in rows:
+        if not isinstance(row, list | tuple) or len(row) != 4:
+            raise ValueError(f"a cost class is [kind, flops, bytes, calls], got {row!r}")
+        kind, flops, nbytes, count = row
+        if not all(isinstance(x, int) and x >= 0 for x in (flops, nbytes, count)):
+            raise ValueError(f"a cost class needs non-negative integers, got {row!r}")
+        out.append(CostClass(kind if isinstance(kind, str) else None, flops, nbytes, count))
+    return out
+
+
+@dataclass(frozen=True)
+class RoofTiming:
+    """A pass timed at one compute roof (and a GEMM roof), one bandwidth roof and a per-call floor."""
+
+    estimate_s: float  # sum over calls of max(time at the roofs, floor)
+    roofline_s: float  # sum over calls of the time at the roofs
+    pass_bound_s: float  # the whole pass as one point
+    calls: int
+    memory_bound_share: float  # of roofline_s
+    by_kind_s: dict[str, float]  # roofline time per op kind, largest first
+
+
+def time_at_roofs(
+    records: Iterable[Costed], *, peak: float, gemm_peak: float, bandwidth: float, floor: float = 0.0
+) -> RoofTiming:
+    """Time costed calls (flops known, bytes > 0) at the roofs: the method of the module docstring."""
+    roofline = estimate = memory_bound = 0.0
+    total_flops = total_bytes = gemm_flops = calls = 0
+    by_kind: dict[str, float] = {}
+    for r in records:
+        flops, nbytes = r.flops or 0, r.bytes
+        is_gemm = r.kind in GEMM_KINDS
+        compute_s, memory_s = flops / (gemm_peak if is_gemm else peak), nbytes / bandwidth
+        at_roofs = max(compute_s, memory_s)
+        roofline += r.count * at_roofs
+        estimate += r.count * max(at_roofs, floor)
+        if memory_s >= compute_s:
+            memory_bound += r.count * at_roofs
+        kind = r.kind or "other"
+        by_kind[kind] = by_kind.get(kind, 0.0) + r.count * at_roofs
+        total_flops += r.count * flops
+        gemm_flops += r.count * flops if is_gemm else 0
+        total_bytes += r.count * nbytes
+        calls += r.count
+    # The pass as one point: GEMM FLOPs at the GEMM roof, the rest at the plain one.
+    pass_compute = gemm_flops / gemm_peak + (total_flops - gemm_flops) / peak
+    return RoofTiming(
+        estimate_s=estimate,
+        roofline_s=roofline,
+        pass_bound_s=max(pass_compute, total_bytes / bandwidth),
+        calls=calls,
+        memory_bound_share=memory_bound / roofline if roofline > 0 else 0.0,
+        by_kind_s=dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+    )
+
+
 def project_target(
-    records: Sequence[OpRecord],
+    records: Iterable[Costed],
     target: Target,
     *,
     dtype: str,
@@ -205,29 +298,14 @@ def project_target(
             f"target {target.name!r} ({target.device}) has no {target.memory_level} bandwidth roof: "
             "measure it with `nnperf machine --refresh` or drop that target"
         )
-    bw = memory.bytes_per_s
-    floor = target.call_overhead_s or 0.0
-    roofline = estimate = memory_bound = 0.0
-    total_flops = total_bytes = calls = 0
-    by_kind: dict[str, float] = {}
-    for r in records:
-        flops, nbytes = r.flops or 0, r.bytes
-        peak = gemm.flops_per_s if r.kind in GEMM_KINDS else compute.flops_per_s
-        compute_s, memory_s = flops / peak, nbytes / bw
-        at_roofs = max(compute_s, memory_s)
-        roofline += r.count * at_roofs
-        estimate += r.count * max(at_roofs, floor)
-        if memory_s >= compute_s:
-            memory_bound += r.count * at_roofs
-        kind = r.kind or "other"
-        by_kind[kind] = by_kind.get(kind, 0.0) + r.count * at_roofs
-        total_flops += r.count * flops
-        total_bytes += r.count * nbytes
-        calls += r.count
-    # The pass as one point: GEMM FLOPs at the GEMM roof, the rest at the plain one.
-    gemm_flops = sum(r.count * (r.flops or 0) for r in records if r.kind in GEMM_KINDS)
-    pass_compute = gemm_flops / gemm.flops_per_s + (total_flops - gemm_flops) / compute.flops_per_s
-    pass_bound = max(pass_compute, total_bytes / bw)
+    t = time_at_roofs(
+        records,
+        peak=compute.flops_per_s,
+        gemm_peak=gemm.flops_per_s,
+        bandwidth=memory.bytes_per_s,
+        floor=target.call_overhead_s or 0.0,
+    )
+    roofline, estimate = t.roofline_s, t.estimate_s
     notes: list[str] = []
     nominal = [_roof_text(r) for r in dict.fromkeys((compute, gemm, memory)) if r.source != "measured"]
     if nominal:
@@ -249,11 +327,11 @@ def project_target(
         gemm_roof=gemm,
         bandwidth_roof=memory,
         roofline_s=roofline,
-        pass_bound_s=pass_bound,
+        pass_bound_s=t.pass_bound_s,
         estimate_s=estimate,
-        calls=calls,
-        memory_bound_share=memory_bound / roofline if roofline > 0 else 0.0,
-        by_kind_s=dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        calls=t.calls,
+        memory_bound_share=t.memory_bound_share,
+        by_kind_s=t.by_kind_s,
         required_bytes=required_bytes,
         memory_bytes=target.memory_bytes,
         fits=fits,

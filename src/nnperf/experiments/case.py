@@ -38,6 +38,7 @@ def case_payload(case: Any, study: Any, fingerprint: str, static: Path | None = 
             "model": case.model.label,
             "fingerprint": fingerprint,
             "repetition": case.repetition,
+            "static_key": static_key(case),
         },
     }
 

@@ -82,9 +82,18 @@ def _failure_reason(returncode: int | None, timed_out: bool, timeout_s: float, s
     return f"the case process exited with status {returncode} without a record: {last[:300]}"
 
 
+def _has_op_costs(path: Any) -> bool:
+    """Whether a stored static summary has the op costs the report's projection needs (``cost_classes``);
+    one written by an older nnperf lacks them and is analysed again."""
+    try:
+        return "cost_classes" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+
 def _store_static(store: Any, case: Any, result: StudyResult) -> None:
     key = static_key(case)
-    if store.has_static(key):
+    if store.has_static(key) and _has_op_costs(store.static_path(key)):
         return
     from nnperf.static.summary import summarize
 
@@ -107,9 +116,21 @@ def _store_static(store: Any, case: Any, result: StudyResult) -> None:
     except Exception as exc:  # the measured case will say what is wrong with the model
         result.warnings.append(f"no static analysis for {key}: {type(exc).__name__}: {exc}")
         return
+    store.write_static(key, static_record(summary, key))
+
+
+def static_record(summary: Any, key: str) -> dict[str, Any]:
+    """What a study stores of a model's static analysis: the summary, its store key, and the passes' op costs in
+    compact form (``cost_classes``), so the report can time them at any machine's roofs."""
+    from nnperf.analysis.projection import cost_classes
+
     data = summary.to_dict()
     data["store_key"] = key
-    store.write_static(key, data)
+    data["cost_classes"] = {
+        "infer": cost_classes(summary.profile.infer_ops),
+        "train": cost_classes(summary.profile.train_ops) if summary.profile.training_analysed else None,
+    }
+    return data
 
 
 def _machine(store: Any, result: StudyResult, quick_if_missing: bool) -> str:

@@ -38,6 +38,7 @@ from nnperf.records.measurement import MODES, RunSpec
 
 __all__ = [
     "AXES",
+    "DEFAULT_PROJECT_TO",
     "SLURM_KEYS",
     "TEXT_FAMILIES",
     "Environment",
@@ -87,7 +88,9 @@ SLURM_KEYS: tuple[str, ...] = (
     "setup",
 )
 
-_TOP_KEYS = ("name", "hypothesis", "description", "models", "axes", "environments", "run")
+_TOP_KEYS = ("name", "hypothesis", "description", "models", "axes", "environments", "run", "project_to")
+#: Spec-sheet GPUs the report projects the study's models onto when the spec does not say (`project_to: []`: none).
+DEFAULT_PROJECT_TO: tuple[str, ...] = ("t4", "a100-sxm4-80gb", "h100-sxm5-80gb")
 _MODEL_KEYS = ("name", "label", "input", "seq", "context")
 _ENV_KEYS = ("name", "slurm", "price_per_hour", *AXES)
 _RUN_KEYS = ("warmup", "min_iters", "min_time_s", "budget_s", "timeout_s", "repetitions", "profile")
@@ -152,6 +155,8 @@ class StudySpec:
     run: RunSettings
     source_text: str
     source: str = "study spec"  # the file name errors and reports cite
+    #: Spec-sheet GPUs (``nnperf predict --list-cards``) the report projects every model onto.
+    project_to: tuple[str, ...] = DEFAULT_PROJECT_TO
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,6 +367,7 @@ class _Parser:
             environments, env_nodes = (Environment("local"),), [{}]
         run = self.run(top["run"][1]) if "run" in top else RunSettings()
         self.check_data_dirs(axes, axis_nodes, environments, env_nodes)
+        project_to = self.project_to(top["project_to"][1]) if "project_to" in top else DEFAULT_PROJECT_TO
         return StudySpec(
             name=name,
             hypothesis=hypothesis,
@@ -372,7 +378,24 @@ class _Parser:
             run=run,
             source_text=text,
             source=self.source,
+            project_to=project_to,
         )
+
+    def project_to(self, node: Node) -> tuple[str, ...]:
+        """Card names of nnperf's spec-sheet table; an empty list switches the report's projection off."""
+        from nnperf.machine.targets import find_card
+
+        if isinstance(node, SequenceNode) and not node.value:
+            return ()
+        out: list[str] = []
+        for item, path in self.sequence(node, "project_to", "[t4, a100-sxm4-80gb, h100-sxm5-80gb]"):
+            name = self.text(item, path)
+            try:
+                find_card(name)
+            except UsageError as exc:
+                self.fail(item, path, str(exc))
+            out.append(name)
+        return tuple(dict.fromkeys(out))
 
     def models(self, node: Node) -> tuple[ModelEntry, ...]:
         out: list[ModelEntry] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnperf.analysis.roofline import ceilings_from_profile, place
+from nnperf.analysis.roofline import ceilings_from_profile, gpu_ceilings, place, preferred_roof
 from nnperf.analysis.roofline_points import roof_dtype
 from nnperf.report import figures
 from nnperf.report.cells import dotted_get, finite, median_or_none, setting_text
@@ -170,6 +170,7 @@ class Study:
     fig_dir: Path
     figures: list[Path] = field(default_factory=list)
     _placements: dict[int, Placement | str] = field(default_factory=dict)
+    _roof_cache: dict[int, Roofs | str] = field(default_factory=dict)
 
     @property
     def ok(self) -> list[Case]:
@@ -229,6 +230,13 @@ class Study:
         if key not in self._placements:
             self._placements[key] = _place(self, config)
         return self._placements[key]
+
+    def roofs(self, config: Config) -> Roofs | str:
+        """The roofs the config's runs are placed under (its environment's, at its threads), or why none."""
+        key = id(config)
+        if key not in self._roof_cache:
+            self._roof_cache[key] = _roofs(self, config)
+        return self._roof_cache[key]
 
     def add_figure(self, path: Path) -> Path:
         self.figures.append(path)
@@ -355,12 +363,53 @@ def _gemm_peak(machine: dict[str, Any], dtype: str, threads: int | None) -> tupl
     return (float(by_threads[str(usable[0])]["best"]), usable[0]) if usable else None
 
 
+def roof_dtype_of(spec: dict[str, Any]) -> str:
+    """The dtype whose compute roof a run's spec runs under: its autocast dtype when there is one."""
+    autocast = f" (autocast {spec['autocast']})" if spec.get("autocast") else ""
+    return roof_dtype(str(spec.get("dtype") or "fp32") + autocast)
+
+
+def _gpu_roofs(config: Config, machine: dict[str, Any] | None, dtype: str) -> Roofs | str:
+    """A CUDA run's roofs: the GPU's (measured in its machine profile, else the spec sheet), HBM bandwidth."""
+    if not machine:
+        return f"no machine profile for {config.environment}: no GPU roofs"
+    name = dotted_get(machine, "measured.gpu.name") or next(
+        (d.get("name") for d in dotted_get(machine, "probes.gpu.devices") or [] if isinstance(d, dict)), None
+    )
+    if not name:
+        return f"the machine profile of {config.environment} has no GPU"
+    ceilings = gpu_ceilings(str(name), machine)
+    own = config.value("flops.measured_peak_per_s")
+    compute = preferred_roof(ceilings.compute, lambda r: r.dtype == dtype)
+    hbm = preferred_roof(ceilings.bandwidth, lambda r: r.level == "hbm")
+    if own is None and compute is None:
+        return f"no {dtype} compute peak for {name} (neither measured nor in the spec-sheet table)"
+    if hbm is None:
+        return f"no HBM bandwidth for {name} (neither measured nor in the spec-sheet table)"
+    if own is not None:
+        peak, peak_label = own, f"{dtype} GEMM measured by the run {own / 1e12:.4g} TFLOP/s"
+    else:
+        peak, peak_label = (
+            compute.flops_per_s,
+            f"{dtype} {compute.source} {compute.flops_per_s / 1e12:.4g} TFLOP/s",
+        )
+    chart = [figures.Roof("compute", peak, peak_label, "nominal" not in peak_label)]
+    chart += [
+        figures.Roof("compute", r.flops_per_s, f"{dtype} nominal {r.flops_per_s / 1e12:.4g} TFLOP/s", False)
+        for r in ceilings.compute
+        if r.dtype == dtype and r.source == "nominal" and r.flops_per_s != peak
+    ]
+    bw_label = f"HBM {hbm.source} ({hbm.kernel}) {hbm.bytes_per_s / 1e9:.4g} GB/s"
+    chart.append(figures.Roof("bandwidth", hbm.bytes_per_s, bw_label, hbm.source == "measured"))
+    return Roofs(peak, peak_label, hbm.bytes_per_s, bw_label, chart)
+
+
 def _roofs(study: Study, config: Config) -> Roofs | str:
     machine = study.machine(config.environment)
     spec = config.spec
-    dtype = roof_dtype(
-        spec.get("dtype", "fp32") + (f" (autocast {spec['autocast']})" if spec.get("autocast") else "")
-    )
+    dtype = roof_dtype_of(spec)
+    if str(spec.get("device") or "cpu").startswith("cuda"):
+        return _gpu_roofs(config, machine, dtype)
     threads = spec.get("threads") or (machine and dotted_get(machine, "probes.cpu.cores")) or None
     chart: list[figures.Roof] = []
     peak: tuple[float, str] | None = None
@@ -419,7 +468,7 @@ def _place(study: Study, config: Config) -> Placement | str:
     flops, nbytes, median = config.value("flops.counted"), config.value("bytes.counted"), config.median_s
     if not flops or not nbytes or not median:
         return "the run has no counted FLOPs or bytes"
-    roofs = _roofs(study, config)
+    roofs = study.roofs(config)
     if isinstance(roofs, str):
         return roofs
     achieved = flops / median

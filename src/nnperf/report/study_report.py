@@ -19,8 +19,8 @@ median step times of the same model and settings in two environments. Cost per s
 Where it lives: :mod:`~nnperf.report.study_digest` turns the records into the :class:`Study` (configurations,
 roofs, placements); :mod:`~nnperf.report.cells` formats its values as table cells;
 :mod:`~nnperf.report.likely_causes` says why a measurement differs from its estimate; the section builders are
-in :mod:`~nnperf.report.sections_setup`, :mod:`~nnperf.report.sections_results` and
-:mod:`~nnperf.report.sections_discussion`; :mod:`~nnperf.report.document` holds the blocks and renders them.
+in :mod:`~nnperf.report.sections_setup`, :mod:`~nnperf.report.sections_results`,
+:mod:`~nnperf.report.sections_projection` and :mod:`~nnperf.report.sections_discussion`; :mod:`~nnperf.report.document` holds the blocks and renders them.
 This module orders the sections and writes the report; the names callers import from it stay importable here.
 """
 
@@ -33,6 +33,7 @@ from pathlib import Path
 
 from nnperf.report.document import Block, Section, render_html, render_markdown
 from nnperf.report.sections_discussion import section_discussion, section_traces, section_warnings
+from nnperf.report.sections_projection import section_projection
 from nnperf.report.sections_results import (
     section_comparison,
     section_estimates,
@@ -65,6 +66,7 @@ SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
     ("estimates", "Estimate vs measurement", section_estimates),
     ("roofline", "Roofline", section_roofline),
     ("comparison", "Environment comparison", section_comparison),
+    ("projection", "Projection onto other machines", section_projection),
     ("scaling", "Scaling", section_scaling),
     ("traces", "Trace analysis", section_traces),
     ("discussion", "Discussion", section_discussion),
