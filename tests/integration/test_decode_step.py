@@ -135,7 +135,7 @@ def test_cli_decode_step_errors(args: list[str], expected: str) -> None:
             {"context": 1020, "seq": 8},
             "context 1020 + 8 new tokens exceeds the model's 1024 positions",
         ),
-        ("gpt2", {"context": 0}, "KV-cache context 0 must be a positive number of tokens"),
+        ("gpt2", {"context": -1}, "KV-cache context -1 must be a number of tokens (0: the prefill)"),
     ],
 )
 def test_what_a_decode_step_cannot_be(model: str, kwargs: dict, expected: str) -> None:
@@ -143,6 +143,18 @@ def test_what_a_decode_step_cannot_be(model: str, kwargs: dict, expected: str) -
 
     with pytest.raises(UsageError, match=re.escape(expected)):
         nnperf.summary(model, **{"context": 16, **kwargs})
+
+
+def test_context_0_is_the_prefill_into_an_empty_cache() -> None:
+    prefill = nnperf.summary("gpt2", seq=64, context=0)
+    plain = nnperf.summary("gpt2", seq=64)  # the forward of the prompt, its keys and values in a DynamicCache
+    p = prefill.profile
+    assert p.input == "1x64 tokens into an empty KV cache (prefill)" and p.inference_pass == "prefill"
+    # The same matrix products; the static cache holds the prompt's keys and values: 12 layers x (K, V) x 12 heads
+    # x 64 tokens x 64 dims x 4 B.
+    assert prefill.inference.macs == plain.inference.macs
+    assert p.memory.kv_cache == 12 * 2 * 12 * 64 * 64 * 4
+    assert not p.training_analysed
 
 
 def test_roofline_places_the_decode_step_on_the_memory_side() -> None:

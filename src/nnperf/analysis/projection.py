@@ -183,7 +183,7 @@ def _scope(summary: StaticSummary) -> tuple[str, list[OpRecord], int]:
     p = summary.profile
     if p.mode == "train":
         return "training step", p.train_ops, p.memory.peak_train
-    return ("decode step" if p.context is not None else "inference"), p.infer_ops, p.memory.peak_infer
+    return p.inference_pass, p.infer_ops, p.memory.peak_infer
 
 
 class Costed(Protocol):

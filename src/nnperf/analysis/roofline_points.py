@@ -295,7 +295,7 @@ def _grouped(
 
 
 def _inference_scope(p: Any) -> str:
-    return "decode step" if p.context is not None else "inference"
+    return p.inference_pass
 
 
 def _scope_records(summary: StaticSummary) -> tuple[str, list[OpRecord]]:

@@ -101,7 +101,8 @@ class InputSpec:
     #: Hugging Face attention kernel: "sdpa" (the default where the model supports it) or "eager".
     attn_implementation: str | None = None
     #: Tokens already in the KV cache (causal language models): the inputs are then one *decode step*,
-    #: ``seq`` new tokens per sequence (default 1) attending to ``context`` cached ones. None: no cache.
+    #: ``seq`` new tokens per sequence (default 1) attending to ``context`` cached ones; 0 is the *prefill*,
+    #: the ``seq`` prompt tokens written into an empty cache. None: no cache.
     context: int | None = None
 
     def __post_init__(self) -> None:
@@ -125,10 +126,10 @@ class InputSpec:
         ):
             raise UsageError(f"sequence length {self.seq!r} must be a positive integer, e.g. seq=128")
         if self.context is not None and (
-            isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1
+            isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 0
         ):
             raise UsageError(
-                f"KV-cache context {self.context!r} must be a positive number of tokens, e.g. context=2048"
+                f"KV-cache context {self.context!r} must be a number of tokens (0: the prefill), e.g. context=2048"
             )
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
         if self.attn_implementation is not None and self.attn_implementation not in _ATTN_IMPLEMENTATIONS:
@@ -316,6 +317,8 @@ class TokenWorkload(Workload):
     @property
     def input_description(self) -> str:
         text = f"{self.spec.batch}x{self.spec.seq} tokens"
+        if self.spec.context == 0:
+            return f"{text} into an empty KV cache (prefill)"
         if self.spec.context is not None:
             return f"{text} after {self.spec.context} in the KV cache (decode step)"
         return f"{text} (encoder and decoder)" if self.tokens.encoder_decoder else text

@@ -93,7 +93,15 @@ class StaticProfile:
     warnings: list[str] = field(default_factory=list)
     activations_by_module: dict[str, int] = field(default_factory=dict)
     input_shapes: tuple[tuple[int, ...], ...] = ()
-    #: Tokens in the KV cache when the inputs are one decode step of a causal LM; None otherwise.
+    #: Tokens in the KV cache when the inputs are one decode step of a causal LM (0: the prefill, the prompt
+    #: written into an empty cache); None otherwise.
     context: int | None = None
     #: False for a decode step: train_ops is empty and the training memory figures are 0, not measured.
     training_analysed: bool = True
+
+    @property
+    def inference_pass(self) -> str:
+        """What the inference pass is: "inference", "decode step" or "prefill" (of a KV cache)."""
+        if self.context is None:
+            return "inference"
+        return "prefill" if self.context == 0 else "decode step"

@@ -183,7 +183,7 @@ def layer_table(s: StaticSummary, depth: int = 2) -> Table:
         f"{f_all.intensity:.1f}" if f_all.intensity is not None else "-",
         fmt_bytes(p.memory.activations),
     ]
-    forward = "training" if p.mode == "train" else ("decode step" if p.context is not None else "inference")
+    forward = "training" if p.mode == "train" else p.inference_pass
     title = f"{p.model}  input {p.input}  {p.dtype}  (forward: {forward})"
     headers = [
         "Layer (type)",
