@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "bench", "machine_profile", "predict", "summary"]
 
 if TYPE_CHECKING:
+    from nnperf.analysis.generation_projection import GenerationProjection
     from nnperf.analysis.projection import Projection
     from nnperf.records.machine_profile import MachineProfile
     from nnperf.records.measurement import Measurement
@@ -37,21 +38,41 @@ def machine_profile(**kwargs: Any) -> MachineProfile:
     return _machine_profile(**kwargs)
 
 
-def predict(model: Any, on: str = "cpu", *, tf32: bool = False, **kwargs: Any) -> Projection:
+def predict(
+    model: Any,
+    on: str = "cpu",
+    *,
+    tf32: bool = False,
+    prompt: int | None = None,
+    generate: int | None = None,
+    **kwargs: Any,
+) -> Projection | GenerationProjection:
     """The static analysis of ``model`` timed at the roofs of each target in ``on`` (as ``nnperf predict --on``:
     "cpu", "gpu", a spec-sheet card such as "h100-sxm5-80gb", or a saved profile "FILE.json[:cpu|:gpu]").
 
-    ``kwargs`` are :func:`summary`'s (``batch``, ``seq``, ``dtype``, ``mode``, ``context``, ...). "cpu" and
-    "gpu" read this machine's cached profile, measuring a quick one when there is none.
+    ``kwargs`` are :func:`summary`'s (``batch``, ``seq``, ``dtype``, ``mode``, ``context``, ...). With ``prompt``
+    and ``generate`` (causal LMs) the whole generation is projected instead: the prefill of ``prompt`` tokens and
+    one decode step per further token (``batch``, ``dtype`` and ``attn_implementation`` apply). "cpu" and "gpu"
+    read this machine's cached profile, measuring a quick one when there is none.
     """
     from nnperf.analysis.projection import check_targets, project
+    from nnperf.errors import UsageError
     from nnperf.machine.profile import machine_profile as _machine_profile
     from nnperf.machine.targets import parse_targets
     from nnperf.models.inputs import parse_dtype
 
     targets = parse_targets(on, lambda: _machine_profile(quick=True))
     check_targets(targets, parse_dtype(kwargs.get("dtype", "fp32")), tf32=tf32)  # before the analysis
-    return project(summary(model, **kwargs), targets, tf32=tf32)
+    if prompt is None and generate is None:
+        return project(summary(model, **kwargs), targets, tf32=tf32)
+    if prompt is None or generate is None:
+        raise UsageError("a generation needs both prompt= (its tokens) and generate= (tokens to generate)")
+    from nnperf.analysis.generation_projection import project_generation
+    from nnperf.static.generation import analyse_generation
+
+    return project_generation(
+        analyse_generation(model, prompt=prompt, generate=generate, **kwargs), targets, tf32=tf32
+    )
 
 
 def bench(model: Any, *, input: tuple[int, ...] | None = None, **kwargs: Any) -> Measurement:

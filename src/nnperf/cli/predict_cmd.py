@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from nnperf.cli.args import positive_int
+
 
 def add_predict(
     sub: argparse._SubParsersAction,
@@ -43,6 +45,16 @@ def add_predict(
         help="a per-op-call floor in microseconds for targets without a measured one (e.g. 5 for a GPU kernel "
         "launch); labelled assumed",
     )
+    p.add_argument(
+        "--prompt",
+        type=positive_int,
+        help="a whole generation (causal LMs): the prompt's tokens (with --generate; replaces --seq/--context)",
+    )
+    p.add_argument(
+        "--generate",
+        type=positive_int,
+        help="tokens generated after the prompt: time to first token, per output token, total, tokens/s",
+    )
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
     p.add_argument(
         "--list-cards", action="store_true", help="list the spec-sheet GPUs --on can name, and stop"
@@ -68,6 +80,7 @@ def run_predict(
         return 0
     if not args.model:
         raise UsageError("give a MODEL to project, e.g. `nnperf predict resnet50 --on cpu,h100-sxm5-80gb`")
+    generation = _generation_args(args)
     # Targets first: a typo in --on must not cost a model analysis.
     if args.assume_floor_us is not None and not 0 <= args.assume_floor_us < 1e6:
         raise UsageError(
@@ -77,8 +90,41 @@ def run_predict(
     if args.assume_floor_us is not None:
         targets = [assume_floor(t, args.assume_floor_us * 1e-6) for t in targets]
     check_targets(targets, parse_dtype(args.dtype), tf32=args.tf32)
+    if generation is not None:
+        return _run_generation(args, targets, *generation)
     projection = project(summarize(args), targets, tf32=args.tf32)
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else projection_text(projection)
+    )
+    return 0
+
+
+def _generation_args(args: argparse.Namespace) -> tuple[int, int] | None:
+    """(prompt, generate) when a whole generation is asked for; a usage error when half of it or a clash."""
+    from nnperf.errors import UsageError
+
+    if args.prompt is None and args.generate is None:
+        return None
+    if args.prompt is None or args.generate is None:
+        raise UsageError(
+            "a generation needs both --prompt N (its tokens) and --generate N (tokens to generate)"
+        )
+    for flag, value in (("--seq", args.seq), ("--context", args.context), ("--input", args.input)):
+        if value is not None:
+            raise UsageError(f"--prompt/--generate set the tokens of every step: drop {flag}")
+    if args.mode != "infer":
+        raise UsageError("a generation is inference only: drop --mode train")
+    return args.prompt, args.generate
+
+
+def _run_generation(args: argparse.Namespace, targets: list, prompt: int, generate: int) -> int:
+    from nnperf.analysis.generation_projection import project_generation
+    from nnperf.report.projection_view import generation_text
+    from nnperf.static.generation import analyse_generation
+
+    gen = analyse_generation(args.model, prompt=prompt, generate=generate, batch=args.batch, dtype=args.dtype)
+    projection = project_generation(gen, targets, tf32=args.tf32)
+    print(
+        json.dumps(projection.to_dict(), indent=2) if args.format == "json" else generation_text(projection)
     )
     return 0

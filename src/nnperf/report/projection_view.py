@@ -3,6 +3,7 @@ goes on each (op kinds' shares of the roofline time), then the notes."""
 
 from __future__ import annotations
 
+from nnperf.analysis.generation_projection import GenerationProjection, TargetGeneration
 from nnperf.analysis.projection import Projection, TargetProjection
 from nnperf.analysis.roofline import BandwidthRoof, ComputeRoof
 from nnperf.units import fmt_bytes, fmt_count, fmt_time
@@ -144,5 +145,88 @@ def projection_text(p: Projection) -> str:
         if t.call_overhead_s is not None:
             lines.append(
                 f"note: {t.target}: per-call floor {fmt_time(t.call_overhead_s)} ({t.call_overhead_source})"
+            )
+    return "\n".join(lines)
+
+
+# ---- a whole generation -------------------------------------------------------------------------------------
+_GEN_COLUMNS = (
+    "target",
+    "device",
+    "compute roof",
+    "memory roof",
+    "first token",
+    "per output token",
+    "decode",
+    "total",
+    "tokens/s",
+    "speedup",
+    "memory needed / capacity",
+)
+_GEN_NUMERIC = {"first token", "per output token", "decode", "total", "tokens/s", "speedup"}
+
+
+def _per_token(t: TargetGeneration) -> str:
+    d = t.decode
+    if not d.steps:
+        return "-"
+    if fmt_time(d.first_s) == fmt_time(d.last_s):
+        return fmt_time(d.first_s)
+    return f"{fmt_time(d.first_s)} -> {fmt_time(d.last_s)}"
+
+
+def _gen_cells(t: TargetGeneration) -> dict[str, str]:
+    p = t.prefill
+    return {
+        "target": p.target,
+        "device": p.device,
+        "compute roof": _compute(p),
+        "memory roof": _roof(p.bandwidth_roof),
+        "first token": fmt_time(p.estimate_s),
+        "per output token": _per_token(t),
+        "decode": fmt_time(t.decode.total_s),
+        "total": fmt_time(t.total_s),
+        "tokens/s": _count(t.tokens_per_s),
+        "speedup": _speedup(t.speedup),
+        "memory needed / capacity": _memory(p),
+    }
+
+
+def generation_text(g: GenerationProjection) -> str:
+    steps = g.generate - 1
+    lines = [
+        f"nnperf predict: {g.model}, batch {g.batch}, {g.prompt}-token prompt + {g.generate} generated tokens, "
+        f"{g.dtype}: the generation timed at each target's roofs",
+        f"first token = the prefill of the prompt; then {steps} decode step(s), one per further token, at the "
+        "context each sees; every op call at max(FLOPs / peak, bytes / bandwidth, per-call floor). tokens/s = "
+        f"batch x generated / total. KV cache at the end: {fmt_bytes(g.kv_cache_bytes)}. Roofs: (m) measured, "
+        "(n) nominal spec sheet.",
+        "",
+    ]
+    lines += _table(_GEN_COLUMNS, [_gen_cells(t) for t in g.targets], _GEN_NUMERIC)
+    if g.best is not None:
+        best = next(t for t in g.targets if t.target == g.best)
+        lines += ["", f"best: {best.target} ({best.prefill.device}), {fmt_time(best.total_s)} in all"]
+    lines += ["", "share of the time at the roofs in memory-bound ops:"]
+    lines += _table(
+        ("target", "prefill", "decode"),
+        [
+            {
+                "target": t.target,
+                "prefill": f"{100 * t.prefill.memory_bound_share:.0f}%",
+                "decode": f"{100 * t.decode.memory_bound_share:.0f}%" if t.decode.steps else "-",
+            }
+            for t in g.targets
+        ],
+        {"prefill", "decode"},
+    )
+    lines.append("")
+    lines += [f"note: {n}" for n in g.notes]
+    for t in g.targets:
+        p = t.prefill
+        lines += [f"note: {p.target}: {n}" for n in p.notes]
+        if p.call_overhead_s is not None:
+            lines.append(
+                f"note: {p.target}: per-call floor {fmt_time(p.call_overhead_s)} ({p.call_overhead_source})"
             )
     return "\n".join(lines)
