@@ -46,6 +46,10 @@ step bench_resnet18_train 120 "$PY" -m nnperf bench resnet18 --device "$DEVICE" 
 # issue 4: a transformer in bf16 (inference), another dtype and family on the CUDA path
 step bench_gpt2_bf16 90 "$PY" -m nnperf bench gpt2 --device "$DEVICE" --seq 128 -b 8 --dtype bf16 \
     --format json -o "$OUT/bench/gpt2_infer_bf16_$DEVICE.json"
+# nnperf predict: the same training step projected onto this GPU's measured roofs (and its spec sheet), to set
+# beside the measured step of bench/resnet18_train (a prediction is a lower bound: measured / estimate >= 1)
+step predict 60 sh -c "\"$PY\" -m nnperf predict resnet18 --mode train -b $BATCH \
+    --on ${PROFILE:+$PROFILE:gpu,}h100-sxm5-80gb --format json > \"$OUT/bench/resnet18_train_predict.json\""
 # issue 8: the recorded GPU trace analysed with its static costs (GPU idle share, top kernels)
 step trace 90 "$PY" -m nnperf trace "$OUT/traces/resnet18_train_$DEVICE.json" --model resnet18 -b "$BATCH" \
     --mode train ${PROFILE:+--machine "$PROFILE"} --format json -o "$OUT/traces/resnet18_train_${DEVICE}_analysis.json"
