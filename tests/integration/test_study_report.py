@@ -227,6 +227,13 @@ def test_discussion_numbers_match_the_records(study: ReportInput, report: Report
     assert (
         f"best environment {best}" in line and f"{max(t1, t2) / min(t1, t2):.2f}x the speed of {slow}" in line
     )
+    # ... with the U test on every timed step of the two runs (whether it is significant or not is said).
+    from nnperf.analysis.compare import compare_samples
+
+    fast_rec, slow_rec = (_record(study, env, "mnist-cnn", 8) for env in (best, slow))
+    sig = compare_samples(slow_rec["step_time_s"]["samples"], fast_rec["step_time_s"]["samples"])
+    assert f"U test p = {sig.p_value:.2g}" in line
+    assert ("; significant," in line) == sig.significant
 
     # What bounds resnet18 in 1-thread: efficiency = achieved / attainable at its intensity.
     rec = _record(study, "1-thread", "resnet18", 2)
@@ -276,7 +283,16 @@ def test_comparison_costs_and_estimates(study: ReportInput, report: ReportPaths)
     # Speedup vs the baseline (the first environment in the spec) is the ratio of medians.
     t1 = _record(study, "1-thread", "resnet18", 2)["step_time_s"]["median"]
     t2 = _record(study, "2-threads", "resnet18", 2)["step_time_s"]["median"]
-    assert f"| {t1 / t2:.2f}x |" in _line_with(comparison, "| resnet18 b2 |", "| 2-threads |")
+    line = _line_with(comparison, "| resnet18 b2 |", "| 2-threads |")
+    assert f"| {t1 / t2:.2f}x |" in line
+    from nnperf.analysis.compare import compare_samples
+
+    sig = compare_samples(
+        _record(study, "1-thread", "resnet18", 2)["step_time_s"]["samples"],
+        _record(study, "2-threads", "resnet18", 2)["step_time_s"]["samples"],
+    )
+    assert f"| [{sig.ci_low:.3g}, {sig.ci_high:.3g}] | {sig.p_value:.2g}: {sig.verdict} |" in line
+    assert "| baseline |" in _line_with(comparison, "| resnet18 b2 |", "| 1-thread |")
 
     estimates = _section(md, "Estimate vs measurement")
     rec = _record(study, "2-threads", "mnist-cnn", 8)

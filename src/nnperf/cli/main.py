@@ -405,6 +405,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     add_predict(sub, _add_model_args, add_context_arg, _summarize, _roofline_profile)
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    from nnperf.cli.compare_cmd import add_compare
+
+    add_compare(sub)
+
+
 def _add_trace(sub: argparse._SubParsersAction) -> None:
     from nnperf.cli.trace_cmd import add_trace
 
@@ -419,6 +425,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_roofline,
     _add_predict,
     _add_bench,
+    _add_compare,
     _add_study,
     _add_trace,
     _add_scale,

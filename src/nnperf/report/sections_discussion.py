@@ -23,10 +23,18 @@ def findings(study: Study) -> list[str]:
         best = min(configs, key=lambda c: c.median_s or math.inf)
         worst = max(configs, key=lambda c: c.median_s or 0.0)
         if best.median_s and worst.median_s:
+            sig = best.compared_with(worst)
+            evidence = (
+                ""
+                if sig is None
+                else f"; significant, U test p = {sig.p_value:.2g}"
+                if sig.significant
+                else f"; not significant (U test p = {sig.p_value:.2g}): these environments may not differ"
+            )
             out.append(
                 f"{name}: best environment {best.environment} at {num_cell(best.samples_per_s)} samples/s, "
                 f"{ratio_cell(worst.median_s / best.median_s)} the speed of {worst.environment} (median step "
-                f"{time_cell(best.median_s)} vs {time_cell(worst.median_s)})."
+                f"{time_cell(best.median_s)} vs {time_cell(worst.median_s)}{evidence})."
             )
         costs = [
             (study.price(c.environment) / 3600 / c.samples_per_s, c)

@@ -288,7 +288,18 @@ def section_comparison(study: Study) -> list[Block]:
             speedup = base.median_s / c.median_s if base.median_s and c.median_s else None
             price = study.price(c.environment)
             cost = price / 3600 / c.samples_per_s if price is not None and c.samples_per_s else None
-            row = [name, c.environment, time_cell(c.median_s), num_cell(c.samples_per_s), ratio_cell(speedup)]
+            sig = c.compared_with(base)
+            row = [
+                name,
+                c.environment,
+                time_cell(c.median_s),
+                num_cell(c.samples_per_s),
+                ratio_cell(speedup),
+                f"[{sig.ci_low:.3g}, {sig.ci_high:.3g}]" if sig else "-",
+                f"{sig.p_value:.2g}: {sig.verdict}"
+                if sig
+                else ("baseline" if c is base else "no raw samples"),
+            ]
             if priced:
                 row += [
                     money_cell(price),
@@ -296,13 +307,23 @@ def section_comparison(study: Study) -> list[Block]:
                     money_cell(cost * 1e6 if cost is not None else None),
                 ]
             rows.append(row)
-    headers = ["model", "environment", "median step", "samples/s", "speedup vs baseline"]
+    headers = [
+        "model",
+        "environment",
+        "median step",
+        "samples/s",
+        "speedup vs baseline",
+        "95% interval",
+        "U test p: verdict",
+    ]
     if priced:
         headers += ["price / hour", "cost / sample", "cost / 1M samples"]
     blocks: list[Block] = [
         Text(
             f"Speedup = median step time in the baseline environment over the median step time here (baseline: "
-            f"the first environment a model ran in, {baseline_env} when it did)."
+            f"the first environment a model ran in, {baseline_env} when it did). Whether it is real: a bootstrap "
+            "95% interval of the speedup and a Mann-Whitney U test on every timed step (repetitions pooled); "
+            "significant when p < 0.05."
             + (
                 " Cost per sample = price per hour / 3600 / samples per second."
                 if priced

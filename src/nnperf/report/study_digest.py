@@ -116,6 +116,25 @@ class Config:
     def samples_per_s(self) -> float | None:
         return self.value("throughput.samples_per_s")
 
+    @property
+    def step_samples(self) -> list[float]:
+        """Every timed step of every repetition (seconds): what a significance test compares."""
+        out: list[float] = []
+        for c in self.cases:
+            samples = dotted_get(c.record, "step_time_s.samples")
+            if isinstance(samples, list):
+                out += [float(x) for x in samples if finite(x) is not None]
+        return out
+
+    def compared_with(self, base: Config) -> Any:
+        """:class:`nnperf.analysis.compare.SampleComparison` of this config's steps against ``base``'s (speedup,
+        95% interval, U test); None when either has no raw samples."""
+        from nnperf.analysis.compare import compare_samples
+
+        if self is base or not self.step_samples or not base.step_samples:
+            return None
+        return compare_samples(base.step_samples, self.step_samples)
+
     def phase_shares(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for name in PHASE_ORDER:

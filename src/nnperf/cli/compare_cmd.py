@@ -1,0 +1,155 @@
+"""``nnperf compare BASE.json OTHER.json ...``: saved ``nnperf bench -o`` records against the first, with the
+significance of each difference (U test and bootstrap interval on the raw step samples)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+# Others' share of the CPU above which a record is flagged as measured on a busy machine.
+_BUSY = 0.10
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare saved bench records: speedup, 95%% interval and whether the difference is significant",
+        description="Compares each record's step times with the first record's: ratio of medians (speedup), a "
+        "bootstrap 95%% interval of it and a Mann-Whitney U test on the raw samples. Records come from "
+        "`nnperf bench -o FILE`.",
+    )
+    p.add_argument("records", nargs="+", metavar="RECORD", help="bench records; the first is the baseline")
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of the U test (default 0.05)"
+    )
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.set_defaults(run=run_compare)
+
+
+def _load(path: str) -> dict[str, Any]:
+    from nnperf.errors import UsageError
+    from nnperf.records.jsonio import read_record
+    from nnperf.records.measurement import SCHEMA, SCHEMA_VERSION
+
+    record = read_record(path, SCHEMA, SCHEMA_VERSION)
+    if record.get("status") != "ok":
+        raise UsageError(
+            f"{path}: the run failed ({record.get('error')}): only successful runs can be compared"
+        )
+    samples = (record.get("step_time_s") or {}).get("samples") or []
+    if not samples:
+        raise UsageError(f"{path}: the record holds no step samples: measure it again with `nnperf bench -o`")
+    return record
+
+
+def _setting_changes(base: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    a, b = base.get("spec") or {}, other.get("spec") or {}
+    protocol = {"warmup", "min_iters", "min_time_s", "budget_s"}
+    return [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in a if k not in protocol and a.get(k) != b.get(k)]
+
+
+def comparison_rows(paths: list[str], records: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    from nnperf.analysis.compare import compare_samples
+
+    base = records[0]
+    base_samples = base["step_time_s"]["samples"]
+    rows: list[dict[str, Any]] = []
+    for path, record in zip(paths, records, strict=True):
+        steps = record["step_time_s"]
+        notes: list[str] = []
+        others = (record.get("load") or {}).get("others_share")
+        if isinstance(others, int | float) and others > _BUSY:
+            notes.append(f"measured on a busy machine: other processes took {others:.0%} of the CPUs")
+        row: dict[str, Any] = {
+            "record": path,
+            "key": record.get("key"),
+            "median_s": steps.get("median"),
+            "spread": steps.get("spread"),
+            "n": len(steps["samples"]),
+            "samples_per_s": (record.get("throughput") or {}).get("samples_per_s"),
+            "comparison": None,
+            "notes": notes,
+        }
+        if record is not base:
+            row["comparison"] = compare_samples(base_samples, steps["samples"], alpha=alpha).to_dict()
+            changes = _setting_changes(base, record)
+            row["changes"] = changes
+            if not changes and row["comparison"]["significant"]:
+                notes.append(
+                    "same settings as the baseline: the difference is the machine's state (other processes, "
+                    "clocks, caches), not a setting"
+                )
+            fb, fo = (base.get("flops") or {}).get("counted"), (record.get("flops") or {}).get("counted")
+            if fb and fo and fb != fo:
+                notes.append(
+                    f"counted FLOPs differ ({fb:.4g} vs {fo:.4g} per step): different work per step, compare "
+                    "throughput rather than step time"
+                )
+        rows.append(row)
+    return rows
+
+
+def _text(rows: list[dict[str, Any]], alpha: float) -> str:
+    from nnperf.units import fmt_time
+
+    header = ("record", "run", "median step", "IQR/median", "n", "speedup", "95% interval", "p", "verdict")
+    cells = []
+    for r in rows:
+        c = r["comparison"]
+        cells.append(
+            {
+                "record": r["record"],
+                "run": str(r["key"]),
+                "median step": fmt_time(r["median_s"]),
+                "IQR/median": f"{100 * r['spread']:.1f}%" if isinstance(r["spread"], int | float) else "-",
+                "n": str(r["n"]),
+                "speedup": f"{c['ratio']:.3g}x" if c else "baseline",
+                "95% interval": f"[{c['ci_low']:.3g}, {c['ci_high']:.3g}]" if c else "",
+                "p": f"{c['p_value']:.2g}" if c else "",
+                "verdict": c["verdict"] if c else "",
+            }
+        )
+    widths = {h: max(len(h), *(len(c[h]) for c in cells)) for h in header}
+    numeric = {"median step", "IQR/median", "n", "speedup", "p"}
+
+    def line(c: dict[str, str]) -> str:
+        return "  ".join(
+            c[h].rjust(widths[h]) if h in numeric else c[h].ljust(widths[h]) for h in header
+        ).rstrip()
+
+    lines = [
+        f"nnperf compare: step times against {rows[0]['record']} (speedup = its median / this median; "
+        f"significant when the Mann-Whitney U test gives p < {alpha:g})",
+        "",
+        line({h: h for h in header}),
+        *(line(c) for c in cells),
+        "",
+    ]
+    for r in rows:
+        lines += (
+            [f"note: {r['record']}: settings changed: {'; '.join(r['changes'])}"] if r.get("changes") else []
+        )
+        lines += [f"note: {r['record']}: {n}" for n in r["notes"]]
+    return "\n".join(lines).rstrip()
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from nnperf.errors import UsageError
+
+    if len(args.records) < 2:
+        raise UsageError("give at least two records: the baseline first, then those to compare with it")
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha {args.alpha:g} must be between 0 and 1, e.g. 0.05")
+    records = [_load(path) for path in args.records]
+    rows = comparison_rows(args.records, records, args.alpha)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"schema": "nnperf.comparison", "schema_version": 1, "alpha": args.alpha, "runs": rows},
+                indent=2,
+            )
+        )
+    else:
+        print(_text(rows, args.alpha))
+    return 0
