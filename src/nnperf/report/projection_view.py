@@ -141,12 +141,18 @@ def projection_text(p: Projection) -> str:
     lines.append("")
     lines += [f"note: {n}" for n in p.notes]
     for t in p.targets:
-        lines += [f"note: {t.target}: {n}" for n in t.notes]
-        if t.call_overhead_s is not None:
-            lines.append(
-                f"note: {t.target}: per-call floor {fmt_time(t.call_overhead_s)} ({t.call_overhead_source})"
-            )
+        lines += _target_notes(t)
     return "\n".join(lines)
+
+
+def _target_notes(t: TargetProjection) -> list[str]:
+    """A target's notes, and the per-call floor it was timed with."""
+    lines = [f"note: {t.target}: {n}" for n in t.notes]
+    if t.call_overhead_s is not None:
+        lines.append(
+            f"note: {t.target}: per-call floor {fmt_time(t.call_overhead_s)} ({t.call_overhead_source})"
+        )
+    return lines
 
 
 # ---- a whole generation -------------------------------------------------------------------------------------
@@ -223,10 +229,5 @@ def generation_text(g: GenerationProjection) -> str:
     lines.append("")
     lines += [f"note: {n}" for n in g.notes]
     for t in g.targets:
-        p = t.prefill
-        lines += [f"note: {p.target}: {n}" for n in p.notes]
-        if p.call_overhead_s is not None:
-            lines.append(
-                f"note: {p.target}: per-call floor {fmt_time(p.call_overhead_s)} ({p.call_overhead_source})"
-            )
+        lines += _target_notes(t.prefill)
     return "\n".join(lines)
