@@ -95,6 +95,18 @@ def test_a_7b_model_does_not_fit_a_16gb_card(capsys: pytest.CaptureFixture) -> N
     assert any("at least 2 such devices" in n for n in t4["notes"])
 
 
+def test_mixed_precision_training(capsys: pytest.CaptureFixture) -> None:
+    args = ["mnist-cnn", "--mode", "train", "--batch", "16", "--on", "a100-sxm4-80gb"]
+    plain = _json(capsys, *args)
+    mixed = _json(capsys, *args, "--autocast", "bf16")
+    assert mixed["dtype"] == "fp32 (autocast bf16)" and plain["dtype"] == "fp32"
+    t_mixed, t_plain = mixed["targets"][0], plain["targets"][0]
+    assert t_mixed["compute_roof"]["dtype"] == "bf16" and t_plain["compute_roof"]["dtype"] == "fp32"
+    assert t_mixed["time_s"]["roofline"] < t_plain["time_s"]["roofline"]  # 16x the GEMM roof, fewer bytes
+    assert cli.main(["predict", *args, "--autocast", "bf16", "--on", "t4"]) == 2  # a T4 has no bf16
+    assert "has no bf16 compute roof" in capsys.readouterr().err
+
+
 def test_list_cards(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["predict", "--list-cards"]) == 0
     lines = capsys.readouterr().out.splitlines()

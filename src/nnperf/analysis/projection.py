@@ -416,7 +416,7 @@ def project(
         model=p.model,
         input=p.input,
         batch=p.batch,
-        dtype=dtype if not tf32 else f"{dtype} (GEMMs in tf32 on GPUs)",
+        dtype=(p.dtype if "autocast" in p.dtype else dtype) + (" (GEMMs in tf32 on GPUs)" if tf32 else ""),
         scope=scope,
         targets=out,
         best=best,

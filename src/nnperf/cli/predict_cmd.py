@@ -14,7 +14,7 @@ def add_predict(
     sub: argparse._SubParsersAction,
     add_model_args: Callable[..., None],
     add_context_arg: Callable[[argparse.ArgumentParser], None],
-    summarize: Callable[[argparse.Namespace], Any],
+    summarize: Callable[..., Any],
     this_profile: Callable[[str | None], Any],
 ) -> None:
     p = sub.add_parser(
@@ -36,6 +36,11 @@ def add_predict(
         "--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: the pass and its roof"
     )
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="inference or a training step")
+    p.add_argument(
+        "--autocast",
+        choices=("bf16", "fp16"),
+        help="mixed precision: forward and loss under autocast, timed at that dtype's roof",
+    )
     p.add_argument(
         "--tf32", action="store_true", help="fp32 GEMMs (conv, matmul, attention) at GPUs' TF32 roof"
     )
@@ -64,7 +69,7 @@ def add_predict(
 
 def run_predict(
     args: argparse.Namespace,
-    summarize: Callable[[argparse.Namespace], Any],
+    summarize: Callable[..., Any],
     this_profile: Callable[[str | None], Any],
 ) -> int:
     from nnperf.analysis.projection import check_targets, project
@@ -89,10 +94,12 @@ def run_predict(
     targets = parse_targets(args.on, lambda: this_profile(None))
     if args.assume_floor_us is not None:
         targets = [assume_floor(t, args.assume_floor_us * 1e-6) for t in targets]
-    check_targets(targets, parse_dtype(args.dtype), tf32=args.tf32)
+    check_targets(targets, args.autocast or parse_dtype(args.dtype), tf32=args.tf32)
     if generation is not None:
+        if args.autocast:
+            raise UsageError("a generation runs in one --dtype: drop --autocast (use --dtype bf16)")
         return _run_generation(args, targets, *generation)
-    projection = project(summarize(args), targets, tf32=args.tf32)
+    projection = project(summarize(args, autocast=args.autocast), targets, tf32=args.tf32)
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else projection_text(projection)
     )
