@@ -11,6 +11,7 @@ exist, chosen by the source that builds the model:
 
 from __future__ import annotations
 
+import inspect
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -335,6 +336,10 @@ class TokenWorkload(Workload):
                 )
             kwargs["cache"] = self._filled_cache(device)
             kwargs["use_cache"] = True
+            if self.spec.context == 0 and _accepts(self.model.forward, "logits_to_keep"):
+                # The prefill of generate(): only the last prompt token's logits are computed (it picks the
+                # first new token), as transformers' generate asks with logits_to_keep=1.
+                kwargs["logits_to_keep"] = 1
         if self.tokens.encoder_decoder:
             kwargs["decoder_input_ids"] = torch.randint(
                 0, self.tokens.vocab_size, shape, dtype=torch.int64, device=device
@@ -385,6 +390,14 @@ class TokenWorkload(Workload):
         flat = logits.reshape(-1, logits.shape[-1])
         targets = torch.randint(0, flat.shape[-1], (flat.shape[0],), device=flat.device)
         return F.cross_entropy(flat.float(), targets)
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    """Whether callable ``fn`` takes a keyword argument ``name``."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _set_cache_length(cache: Any, tokens: int) -> None:
