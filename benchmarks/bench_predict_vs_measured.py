@@ -1,4 +1,5 @@
-"""`nnperf predict` on this machine's CPU beside `nnperf bench` measuring the same step, in one run.
+"""`nnperf predict` on this machine's CPU beside `nnperf bench` measuring the same step (and whole generations:
+the first token and each further one), in one run.
 
 Run: PYTHONPATH=src python benchmarks/bench_predict_vs_measured.py [--rounds 1]
 
@@ -26,6 +27,13 @@ CASES: list[tuple[str, dict]] = [
     ("resnet18", {"mode": "train", "batch": 8}),
     ("gpt2", {"mode": "infer", "batch": 1, "seq": 128}),
     ("gpt2", {"mode": "infer", "batch": 1, "context": 256}),
+]
+
+
+# (model, prompt tokens, generated tokens, batch)
+GENERATIONS: list[tuple[str, int, int, int]] = [
+    ("gpt2", 128, 32, 1),
+    ("gpt2", 128, 32, 8),
 ]
 
 
@@ -80,7 +88,39 @@ def main() -> int:
         print(
             f"measured faster than the estimate (caches beat the DRAM roof at these sizes): {', '.join(below)}"
         )
+    _generations(nnperf, args.rounds)
     return 0
+
+
+def _generations(nnperf, rounds: int) -> None:
+    """Whole generations: `nnperf predict --prompt --generate` beside `nnperf bench --prompt --generate`."""
+    from nnperf.measure.generation import GenerationSpec, measure_generation
+
+    print()
+    head = (
+        f"{'generation':34s} {'first token est':>15s} {'measured':>9s} {'ratio':>6s}   "
+        f"{'per token est':>13s} {'measured':>9s} {'ratio':>6s}  others' CPU"
+    )
+    print("times in ms; a generation: the prefill (first token), then one decode step per further token")
+    print(head)
+    print("-" * len(head))
+    for model, prompt, generate, batch in GENERATIONS:
+        est = nnperf.predict(model, on="cpu", prompt=prompt, generate=generate, batch=batch).targets[0]
+        runs = [
+            measure_generation(
+                GenerationSpec(model, prompt=prompt, generate=generate, batch=batch, repeats=3)
+            )
+            for _ in range(rounds)
+        ]
+        best = min(runs, key=lambda m: m.to_dict()["time_s"]["total"]["median"]).to_dict()
+        first = best["time_s"]["first_token"]["median"]
+        per = best["time_s"]["per_output_token"]["median"]
+        others = max((m.others_share or 0.0) for m in runs)
+        label = f"{model} b{batch} {prompt}+{generate} tokens"
+        print(
+            f"{label:34s} {_ms(est.prefill.estimate_s):>15s} {_ms(first)} {first / est.prefill.estimate_s:6.2f}   "
+            f"{_ms(est.decode.mean_s):>13s} {_ms(per)} {per / est.decode.mean_s:6.2f}  {100 * others:.0f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import sys
 
 from nnperf.cli.args import add_context_arg
+from nnperf.cli.generation_bench import add_generation_args, run_generation_bench, wants_generation
 from nnperf.errors import UsageError
 
 
@@ -43,7 +44,11 @@ def add_bench(sub: argparse._SubParsersAction, add_model_args, positive_int) -> 
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers with --data (default 0)")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
     p.add_argument("--iters", type=positive_int, default=10, help="minimum timed steps (default 10)")
-    p.add_argument("--warmup", type=positive_int, default=3, help="warm-up steps (default 3)")
+    p.add_argument(
+        "--warmup",
+        type=positive_int,
+        help="warm-up steps (default 3; with --generate, warm-up generations: 1)",
+    )
     p.add_argument("--min-time", type=float, default=1.0, help="minimum timed seconds (default 1)")
     p.add_argument("--budget", type=float, default=60.0, help="time budget in seconds (default 60)")
     p.add_argument("--perf", action="store_true", help="hardware counters with perf stat (when it works)")
@@ -59,6 +64,7 @@ def add_bench(sub: argparse._SubParsersAction, add_model_args, positive_int) -> 
     p.add_argument("--no-predict", action="store_true", help="skip the static prediction")
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
     p.add_argument("--output", "-o", help="also write the Measurement record (JSON) to this file")
+    add_generation_args(p, positive_int)
     p.set_defaults(run=run_bench)
 
 
@@ -71,6 +77,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.output and not args.output.endswith(".json"):
         raise UsageError(f"--output {args.output!r}: the record is JSON, give a file name ending in .json")
+    if wants_generation(args):
+        return run_generation_bench(args)
     if args.ncu:
         from nnperf.measure.ncu_check import main as ncu_main
 
@@ -93,7 +101,7 @@ def run_bench(args: argparse.Namespace) -> int:
         workers=args.workers,
         data=args.data,
         optimizer=args.optimizer,
-        warmup=args.warmup,
+        warmup=args.warmup if args.warmup is not None else 3,
         min_iters=args.iters,
         min_time_s=args.min_time,
         budget_s=args.budget,
