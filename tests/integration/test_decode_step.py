@@ -260,3 +260,45 @@ def test_batch_sweep_of_decode_steps_raises_generation_throughput(tiny_lm_config
     # model per-op overhead dominates): 8 sequences in one step cost far less than 8 steps.
     one, eight = (p.detail["step_time_s"]["median"] for p in result.points)
     assert eight < 4 * one, (one, eight)
+
+
+def test_a_dynamic_cache_copies_itself_to_append(tiny_lm_config) -> None:
+    path = tiny_lm_config("llama")  # 2 layers, 2 KV heads of 16 dims, fp32
+
+    def step(context: int, cache: str):
+        return nnperf.summary(path, batch=3, context=context, cache=cache)
+
+    static = {c: step(c, "static") for c in (40, 100)}
+    dynamic = {c: step(c, "dynamic") for c in (40, 100)}
+    assert dynamic[40].profile.input == "3x1 tokens after 40 in the dynamic KV cache (decode step)"
+    # The same arithmetic; the same cache once the step has added its token.
+    for c in (40, 100):
+        assert dynamic[c].inference.macs == static[c].inference.macs  # (masks are built differently)
+        assert (
+            dynamic[c].profile.memory.kv_cache
+            == static[c].profile.memory.kv_cache
+            == 2 * 2 * 3 * 2 * (c + 1) * 16 * 4
+        )
+    # torch.cat reads the old cache and the new token and writes the longer cache: per layer and K or V,
+    # (c + 1) + (c + 1) tokens of batch 3 x 2 heads x 16 dims x 4 B. The static step has no cat.
+    token = 3 * 2 * 16 * 4
+
+    def appends(s, c: int) -> list:
+        # The cache's cats (old keys or values of shape (3, 2, c, 16) and the new token), not RoPE's.
+        return [r for r in s.profile.infer_ops if r.op == "aten.cat.default" and r.shapes[0] == (3, 2, c, 16)]
+
+    for c in (40, 100):
+        cats = appends(dynamic[c], c)
+        assert len(cats) == 2 * 2
+        assert all(r.bytes_read == (c + 1) * token and r.bytes_written == (c + 1) * token for r in cats)
+        assert not appends(static[c], c)
+    assert dynamic[100].inference.bytes - static[100].inference.bytes > 4 * 2 * 100 * token * 0.9
+
+
+def test_cache_needs_a_context() -> None:
+    from nnperf.errors import UsageError
+
+    with pytest.raises(UsageError, match="a dynamic KV cache needs a decode step"):
+        nnperf.summary("gpt2", cache="dynamic")
+    with pytest.raises(UsageError, match="unknown KV cache 'paged'"):
+        nnperf.summary("gpt2", context=8, cache="paged")

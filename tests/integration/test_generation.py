@@ -36,8 +36,8 @@ TARGET = Target(
 
 
 def _step_time(model: str, context: int, batch: int) -> float:
-    """One decode step analysed on its own, timed at the test roofs."""
-    s = nnperf.summary(model, batch=batch, seq=1, context=context)
+    """One decode step analysed on its own (a dynamic cache, as the generation's), timed at the test roofs."""
+    s = nnperf.summary(model, batch=batch, seq=1, context=context, cache="dynamic")
     costed = [r for r in s.profile.infer_ops if r.flops is not None and r.bytes > 0]
     return time_at_roofs(costed, peak=PEAK, gemm_peak=PEAK, bandwidth=BW, floor=FLOOR).estimate_s
 
@@ -59,7 +59,7 @@ def test_interpolated_decode_steps_equal_each_step_analysed(tiny_lm_config) -> N
     assert bare.last_s > bare.first_s
     # Memory: the last step's cache holds 14 tokens: 2 layers x (K, V) x batch 2 x 2 KV heads x 14 x 16 x 4 B.
     assert gen.kv_cache_bytes == 2 * 2 * 2 * 2 * 14 * 16 * 4
-    last = nnperf.summary(path, batch=2, seq=1, context=13).profile.memory
+    last = nnperf.summary(path, batch=2, seq=1, context=13, cache="dynamic").profile.memory
     assert gen.peak_bytes == max(gen.prefill.profile.memory.peak_infer, last.peak_infer)
 
 
@@ -78,7 +78,7 @@ def test_short_generations_analyse_every_step(tiny_lm_config) -> None:
 def test_the_prefill_is_the_prompt_into_an_empty_cache(tiny_lm_config) -> None:
     path = tiny_lm_config("llama")
     gen = analyse_generation(path, prompt=16, generate=3)
-    prefill = nnperf.summary(path, seq=16, context=0)
+    prefill = nnperf.summary(path, seq=16, context=0, cache="dynamic")
     costed = [r for r in prefill.profile.infer_ops if r.flops is not None and r.bytes > 0]
     p = project_generation(gen, [TARGET]).targets[0]
     assert p.prefill.estimate_s == pytest.approx(
@@ -163,3 +163,21 @@ def test_the_python_api(tiny_lm_config) -> None:
 
     with pytest.raises(UsageError, match="needs both prompt="):
         nnperf.predict(path, on="l4", prompt=8)
+
+
+def test_the_dynamic_cache_moves_more_than_a_static_one(
+    tiny_lm_config, capsys: pytest.CaptureFixture
+) -> None:
+    path = tiny_lm_config("llama")
+    dynamic = analyse_generation(path, prompt=64, generate=8)
+    static = analyse_generation(path, prompt=64, generate=8, cache="static")
+    assert (dynamic.cache, static.cache) == ("dynamic", "static")
+    kw = dict(peak=PEAK, gemm_peak=PEAK, bandwidth=BW)
+    assert time_decode_steps(dynamic, **kw).total_s > time_decode_steps(static, **kw).total_s  # the copies
+    assert (
+        cli.main(["predict", path, "--prompt", "64", "--generate", "8", "--on", "l4", "--cache", "static"])
+        == 0
+    )
+    assert "static KV cache" in capsys.readouterr().out
+    assert cli.main(["summary", path, "--cache", "dynamic"]) == 2
+    assert "--cache dynamic applies to a decode step: give --context N" in capsys.readouterr().err

@@ -151,6 +151,7 @@ class GenerationProjection:
     prompt: int
     generate: int
     dtype: str
+    cache: str  # the KV cache: "dynamic" or "static"
     method: str  # how the decode steps were costed: "exact", "affine" or "none"
     decode_contexts: list[int]
     kv_cache_bytes: int
@@ -167,6 +168,7 @@ class GenerationProjection:
             "prompt_tokens": self.prompt,
             "generated_tokens": self.generate,
             "dtype": self.dtype,
+            "cache": self.cache,
             "decode_method": self.method,
             "decode_contexts_analysed": list(self.decode_contexts),
             "kv_cache_bytes": self.kv_cache_bytes,
@@ -223,8 +225,12 @@ def project_generation(
             "FLOPs and bytes interpolated (linear in the context, checked exactly at the middle one)"
         )
     notes.append(
-        "each decode step attends to exactly the tokens cached so far (a dynamic cache's work; a static cache "
-        "padded to the whole generation attends to more)"
+        "each decode step attends to exactly the tokens cached so far and "
+        + (
+            "copies the cache to append to it (a DynamicCache, generate()'s default)"
+            if gen.cache == "dynamic"
+            else "writes its keys and values in place (a static cache sized to them)"
+        )
     )
     if not fitting:
         notes.append("the generation fits none of the targets' memory: no best target")
@@ -234,6 +240,7 @@ def project_generation(
         prompt=gen.prompt,
         generate=gen.generate,
         dtype=dtype if not tf32 else f"{dtype} (GEMMs in tf32 on GPUs)",
+        cache=gen.cache,
         method=gen.method,
         decode_contexts=list(gen.decode_contexts),
         kv_cache_bytes=gen.kv_cache_bytes,

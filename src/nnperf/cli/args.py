@@ -15,6 +15,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_cache_arg(p: argparse.ArgumentParser) -> None:
+    """``--cache static|dynamic``: the KV cache a decode step (or a generation) runs with."""
+    p.add_argument(
+        "--cache",
+        choices=("static", "dynamic"),
+        help="KV cache with --context (default static: preallocated, written in place) or with --generate "
+        "(default dynamic, as generate(): each step copies the cache to append to it)",
+    )
+
+
 def add_context_arg(p: argparse.ArgumentParser) -> None:
     """``--context N``: one decode step of a causal LM with N tokens in its KV cache."""
     p.add_argument(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nnperf import __version__
-from nnperf.cli.args import add_context_arg, positive_int
+from nnperf.cli.args import add_cache_arg, add_context_arg, positive_int
 from nnperf.errors import NnperfError
 
 FORMATS = ("table", "torchsummary", "tree", "json", "csv")
@@ -45,6 +45,7 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
     )
     _add_model_args(p)
     add_context_arg(p)
+    add_cache_arg(p)
     p.add_argument("--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="which forward pass to report")
     p.add_argument("--optimizer", help="sgd, sgd-momentum, adam, adamw or none (default by family)")
@@ -62,8 +63,11 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
 
 def _summarize(args: argparse.Namespace, **options: Any) -> Any:
     """The static analysis of the model and input that `_add_model_args` and `--context` parsed."""
+    from nnperf.errors import UsageError
     from nnperf.static.summary import summarize
 
+    if getattr(args, "cache", None) and args.context is None:
+        raise UsageError(f"--cache {args.cache} applies to a decode step: give --context N as well")
     return summarize(
         args.model,
         batch=args.batch,
@@ -72,6 +76,7 @@ def _summarize(args: argparse.Namespace, **options: Any) -> Any:
         dtype=args.dtype,
         mode=args.mode,
         context=args.context,
+        **({"cache": args.cache} if getattr(args, "cache", None) else {}),
         **options,
     )
 
@@ -234,6 +239,7 @@ def _add_roofline(sub: argparse._SubParsersAction) -> None:
     )
     _add_model_args(p, optional=True)  # `nnperf roofline --kernels` places calibration kernels, no model
     add_context_arg(p)
+    add_cache_arg(p)
     p.add_argument(
         "--dtype",
         help="fp32 (default; with --ncu, the recorded run's), bf16, fp16 or fp64: also picks the roof",

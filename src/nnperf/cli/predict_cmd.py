@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nnperf.cli.args import positive_int
+from nnperf.cli.args import add_cache_arg, positive_int
 
 
 def add_predict(
@@ -26,6 +26,7 @@ def add_predict(
     )
     add_model_args(p, optional=True)  # --list-cards needs no model
     add_context_arg(p)
+    add_cache_arg(p)
     p.add_argument(
         "--on",
         default="cpu",
@@ -129,7 +130,14 @@ def _run_generation(args: argparse.Namespace, targets: list, prompt: int, genera
     from nnperf.report.projection_view import generation_text
     from nnperf.static.generation import analyse_generation
 
-    gen = analyse_generation(args.model, prompt=prompt, generate=generate, batch=args.batch, dtype=args.dtype)
+    gen = analyse_generation(
+        args.model,
+        prompt=prompt,
+        generate=generate,
+        batch=args.batch,
+        dtype=args.dtype,
+        cache=args.cache or "dynamic",
+    )
     projection = project_generation(gen, targets, tf32=args.tf32)
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else generation_text(projection)

@@ -64,6 +64,8 @@ FAMILIES: tuple[str, ...] = ("vision", "causal-lm", "masked-lm", "seq2seq-lm", "
 DEFAULT_SEQ = 128
 
 _ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+#: KV caches a decode step can run with (transformers' StaticCache and DynamicCache).
+CACHES: tuple[str, ...] = ("static", "dynamic")
 _SHAPE_SEPARATORS = re.compile(r"\s*[xX,]\s*")
 
 
@@ -105,6 +107,10 @@ class InputSpec:
     #: ``seq`` new tokens per sequence (default 1) attending to ``context`` cached ones; 0 is the *prefill*,
     #: the ``seq`` prompt tokens written into an empty cache. None: no cache.
     context: int | None = None
+    #: How the KV cache holds the context (with ``context`` only): "static" (transformers' ``StaticCache``,
+    #: preallocated and written in place) or "dynamic" (``DynamicCache``, generate()'s default: each step
+    #: concatenates the new keys and values onto the cache, copying it).
+    cache: str = "static"
 
     def __post_init__(self) -> None:
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -132,6 +138,8 @@ class InputSpec:
             raise UsageError(
                 f"KV-cache context {self.context!r} must be a number of tokens (0: the prefill), e.g. context=2048"
             )
+        if self.cache not in CACHES:
+            raise UsageError(f"unknown KV cache {self.cache!r}: use one of {', '.join(CACHES)}")
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
         if self.attn_implementation is not None and self.attn_implementation not in _ATTN_IMPLEMENTATIONS:
             raise UsageError(
@@ -318,10 +326,11 @@ class TokenWorkload(Workload):
     @property
     def input_description(self) -> str:
         text = f"{self.spec.batch}x{self.spec.seq} tokens"
+        kind = " dynamic" if self.spec.cache == "dynamic" else ""
         if self.spec.context == 0:
-            return f"{text} into an empty KV cache (prefill)"
+            return f"{text} into an empty{kind} KV cache (prefill)"
         if self.spec.context is not None:
-            return f"{text} after {self.spec.context} in the KV cache (decode step)"
+            return f"{text} after {self.spec.context} in the{kind} KV cache (decode step)"
         return f"{text} (encoder and decoder)" if self.tokens.encoder_decoder else text
 
     def make_inputs(self, device: str | torch.device, train: bool) -> tuple[tuple, dict]:
@@ -352,6 +361,8 @@ class TokenWorkload(Workload):
         from transformers import StaticCache
 
         assert self.spec.seq is not None and self.spec.context is not None
+        if self.spec.cache == "dynamic":
+            return self._dynamic_cache(device)
         cache = StaticCache(config=self.model.config, max_cache_len=self.spec.context + self.spec.seq)
         warm = torch.zeros((self.spec.batch, self.spec.seq), dtype=torch.int64, device=device)
         was_training = self.model.training
@@ -361,10 +372,30 @@ class TokenWorkload(Workload):
         _set_cache_length(cache, self.spec.context)
         return cache
 
+    def _dynamic_cache(self, device: str | torch.device) -> Any:
+        """A ``DynamicCache`` holding ``context`` tokens, filled by one uncounted forward of that many tokens."""
+        from transformers import DynamicCache
+
+        assert self.spec.context is not None
+        cache = DynamicCache(config=self.model.config)
+        if self.spec.context:
+            warm = torch.zeros((self.spec.batch, self.spec.context), dtype=torch.int64, device=device)
+            was_training = self.model.training
+            with torch.no_grad():
+                self.model.eval()(input_ids=warm, cache=cache, use_cache=True)
+            self.model.train(was_training)
+        return cache
+
     def rewind(self, inputs: tuple[tuple, dict]) -> None:
         cache = inputs[1].get("cache")
-        if cache is not None and self.spec.context is not None:
-            _set_cache_length(cache, self.spec.context)
+        if cache is None or self.spec.context is None:
+            return
+        if self.spec.cache == "dynamic":
+            extra = cache.get_seq_length() - self.spec.context
+            if extra > 0:
+                cache.crop(-extra)  # a view of the first `context` tokens: the next step copies them again
+            return
+        _set_cache_length(cache, self.spec.context)
 
     def cache_tensors(self, inputs: tuple[tuple, dict]) -> list[torch.Tensor]:
         cache = inputs[1].get("cache")

@@ -202,7 +202,7 @@ def generation_text(g: GenerationProjection) -> str:
     steps = g.generate - 1
     lines = [
         f"nnperf predict: {g.model}, batch {g.batch}, {g.prompt}-token prompt + {g.generate} generated tokens, "
-        f"{g.dtype}: the generation timed at each target's roofs",
+        f"{g.dtype}, {g.cache} KV cache: the generation timed at each target's roofs",
         f"first token = the prefill of the prompt; then {steps} decode step(s), one per further token, at the "
         "context each sees; every op call at max(FLOPs / peak, bytes / bandwidth, per-call floor). tokens/s = "
         f"batch x generated / total. KV cache at the end: {fmt_bytes(g.kv_cache_bytes)}. Roofs: (m) measured, "

@@ -12,10 +12,12 @@ one static analysis per token; this module analyses the prefill and at most thre
   outgrows, a cache that changes shape) is refused with its reason, never estimated from a wrong fit;
 * with three decode steps or fewer, each is analysed: nothing is interpolated.
 
-Each decode step attends to exactly the tokens cached so far (a static cache sized to them), as a dynamic cache
-does; ``generate(cache_implementation="static")`` pads its cache to the whole generation and attends (masked) to
-all of it, which costs more. Memory is the larger of the prefill's and the last step's peak (weights, cache, live
-activations).
+The cache is generate()'s default, a ``DynamicCache``: each step attends to exactly the tokens cached so far
+and appends its keys and values by copying the cache (``torch.cat``), bytes counted as they run. ``cache="static"``
+writes them in place into a cache sized to the tokens so far instead (what a paged or preallocated cache does
+without the padding: ``generate(cache_implementation="static")`` pads its cache to the whole generation and
+attends, masked, to all of it, which costs more). Memory is the larger of the prefill's and the last step's peak
+(weights, cache, live activations).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class GenerationProfile:
     prompt: int
     generate: int
     dtype: str
+    cache: str  # "dynamic" or "static"
     prefill: Any  # StaticSummary of the prefill
     decode_ops: list[AffineOp]  # costed ops (FLOPs known, bytes moved); empty when generate == 1
     decode_contexts: list[int]  # the contexts analysed
@@ -121,14 +124,23 @@ def analyse_generation(
     batch: int = 1,
     dtype: str = "fp32",
     attn_implementation: str | None = None,
+    cache: str = "dynamic",
 ) -> GenerationProfile:
-    """Analyse the prefill of ``prompt`` tokens and the ``generate - 1`` decode steps after it (causal LMs)."""
+    """Analyse the prefill of ``prompt`` tokens and the ``generate - 1`` decode steps after it (causal LMs).
+
+    ``cache`` "dynamic" (generate()'s default) appends each step's keys and values by copying the cache;
+    "static" writes them in place into a cache sized to the tokens so far."""
     from nnperf.static.summary import summarize
 
     for name, value in (("prompt", prompt), ("generate", generate)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"--{name} {value!r} must be a positive number of tokens, e.g. --{name} 128")
-    kw: dict[str, Any] = {"batch": batch, "dtype": dtype, "attn_implementation": attn_implementation}
+    kw: dict[str, Any] = {
+        "batch": batch,
+        "dtype": dtype,
+        "attn_implementation": attn_implementation,
+        "cache": cache,
+    }
     prefill = summarize(model, seq=prompt, context=0, **kw)
     steps = list(range(prompt, prompt + generate - 1))
     contexts = steps if len(steps) <= 3 else [steps[0], steps[len(steps) // 2], steps[-1]]
@@ -157,6 +169,7 @@ def analyse_generation(
         prompt=prompt,
         generate=generate,
         dtype=prefill.profile.dtype,
+        cache=cache,
         prefill=prefill,
         decode_ops=ops,
         decode_contexts=contexts,

@@ -88,11 +88,14 @@ def _inference_pass(
         with _autocast(device, autocast):
             out = model(*args, **kwargs)
         del out
+    # The keys and values held once the step has added its tokens: the same tensors for a static cache; a
+    # dynamic cache replaced them with longer copies.
+    held = max(storage_bytes(kv_cache), storage_bytes(workload.cache_tensors((args, kwargs))))
     return _Pass(
         counter.records,
         scope.calls,
         baseline + live.peak,
-        {"inputs": storage_bytes(fed), "kv_cache": storage_bytes(kv_cache)},
+        {"inputs": storage_bytes(fed), "kv_cache": held},
         input_shapes=tuple(tuple(int(d) for d in t.shape) for t in fed),
     )
 
@@ -281,6 +284,7 @@ def summarize(
     autocast: str | None = None,
     tensor_mode: str = "auto",
     context: int | None = None,
+    cache: str = "static",
 ) -> StaticSummary:
     """Static analysis of ``model``: params, FLOPs and bytes per op and module, forward and backward, memory.
 
@@ -293,7 +297,9 @@ def summarize(
 
     ``context`` (causal language models): analyse one *decode step* of generation instead, ``seq`` new tokens
     per sequence (default 1) attending to ``context`` tokens in a static KV cache; the cache's bytes are
-    ``memory.kv_cache``. A decode step is inference only: no training step is analysed.
+    ``memory.kv_cache``. A decode step is inference only: no training step is analysed. ``cache`` "dynamic"
+    holds the context in a ``DynamicCache`` instead (generate()'s default: the step copies the cache to append
+    to it); ``context=0`` is the prefill, the ``seq`` prompt tokens written into an empty cache.
     """
     from nnperf.models import InputSpec, build_workload, parse_dtype, parse_shape
 
@@ -313,6 +319,8 @@ def summarize(
         raise UsageError(f"unknown autocast dtype {autocast!r}: use one of {', '.join(AUTOCAST_DTYPES)}")
     if context is not None and mode != "infer":
         raise UsageError("a decode step (KV-cache context) is inference only: use mode 'infer'")
+    if cache != "static" and context is None:
+        raise UsageError(f"a {cache} KV cache needs a decode step: give a context (--context N)")
     spec = InputSpec(
         batch=batch,
         sample_shape=sample_shape,
@@ -320,6 +328,7 @@ def summarize(
         dtype=dtype,
         attn_implementation=attn_implementation,
         context=context,
+        cache=cache,
     )
 
     warnings: list[str] = []
