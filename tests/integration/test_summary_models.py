@@ -182,3 +182,16 @@ def test_every_listed_causal_lm_analyses_a_decode_step(name: str) -> None:
     # One token in fp32: each weight used is read (4 bytes) for one multiply-add (2 FLOPs), 0.5 FLOP/B; the
     # small cache of 65 tokens cannot lift that to 1: memory-bound whatever the model.
     assert s.forward.intensity < 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _listed_causal_lms())
+def test_every_listed_causal_lm_analyses_a_generation(name: str) -> None:
+    from nnperf.static.generation import analyse_generation
+
+    # 5 decode steps after a 16-token prompt: fitted from 3 analysed steps, checked exactly at the middle one.
+    g = analyse_generation(name, prompt=16, generate=6, dtype="bf16")
+    assert g.method == "affine" and g.uncounted == {}
+    assert g.decode_ops and g.kv_cache_bytes > 0
+    # Attention reads more of the cache at each step: some op's bytes grow with the context.
+    assert any(op.dbytes > 0 for op in g.decode_ops)
