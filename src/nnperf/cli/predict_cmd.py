@@ -29,9 +29,8 @@ def add_predict(
     add_cache_arg(p)
     p.add_argument(
         "--on",
-        default="cpu",
         help="comma-separated targets: cpu, gpu (this machine's), a card (e.g. h100-sxm5-80gb, "
-        "a100-sxm4-40gb, l4; see --list-cards), or FILE.json[:cpu|:gpu] (a saved machine profile). Default cpu",
+        "a100-sxm4-40gb, l4; see --list-cards), or FILE.json[:cpu|:gpu] (a saved machine profile). Default: cpu, and gpu when this machine has one",
     )
     p.add_argument(
         "--dtype", default="fp32", help="fp32 (default), bf16, fp16 or fp64: the pass and its roof"
@@ -92,7 +91,7 @@ def run_predict(
         raise UsageError(
             f"--assume-floor-us {args.assume_floor_us:g} is not a per-call time in microseconds: use e.g. 5"
         )
-    targets = parse_targets(args.on, lambda: this_profile(None))
+    targets = parse_targets(args.on or _this_machine(), lambda: this_profile(None))
     if args.assume_floor_us is not None:
         targets = [assume_floor(t, args.assume_floor_us * 1e-6) for t in targets]
     check_targets(targets, args.autocast or parse_dtype(args.dtype), tf32=args.tf32)
@@ -143,3 +142,10 @@ def _run_generation(args: argparse.Namespace, targets: list, prompt: int, genera
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else generation_text(projection)
     )
     return 0
+
+
+def _this_machine() -> str:
+    """The default targets: this machine's CPU, and its GPU when torch sees one."""
+    import torch
+
+    return "cpu,gpu" if torch.cuda.is_available() else "cpu"
