@@ -50,6 +50,9 @@ step bench_gpt2_bf16 90 "$PY" -m nnperf bench gpt2 --device "$DEVICE" --seq 128 
 # beside the measured step of bench/resnet18_train (a prediction is a lower bound: measured / estimate >= 1)
 step predict 60 sh -c "\"$PY\" -m nnperf predict resnet18 --mode train -b $BATCH \
     --on ${PROFILE:+$PROFILE:gpu,}h100-sxm5-80gb --format json > \"$OUT/bench/resnet18_train_predict.json\""
+# a whole generation on the GPU (time to first token, per output token) beside its estimate at the measured roofs
+step generation 120 "$PY" -m nnperf bench gpt2 --device "$DEVICE" --dtype bf16 --prompt 256 --generate 64 \
+    --batch 8 --format json -o "$OUT/bench/gpt2_generation_bf16_$DEVICE.json"
 # issue 8: the recorded GPU trace analysed with its static costs (GPU idle share, top kernels)
 step trace 90 "$PY" -m nnperf trace "$OUT/traces/resnet18_train_$DEVICE.json" --model resnet18 -b "$BATCH" \
     --mode train ${PROFILE:+--machine "$PROFILE"} --format json -o "$OUT/traces/resnet18_train_${DEVICE}_analysis.json"
