@@ -190,7 +190,7 @@ def _gen_cells(t: TargetGeneration) -> dict[str, str]:
         "memory roof": _roof(p.bandwidth_roof),
         "first token": fmt_time(p.estimate_s),
         "per output token": _per_token(t),
-        "decode": fmt_time(t.decode.total_s),
+        "decode": fmt_time(t.decode.total_s) if t.decode.steps else "-",
         "total": fmt_time(t.total_s),
         "tokens/s": _count(t.tokens_per_s),
         "speedup": _speedup(t.speedup),
