@@ -80,3 +80,34 @@ def test_bad_input_is_one_line(records: dict[str, Path], which: list[str], messa
         timeout=120,
     )
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_generation_records(
+    tiny_lm_config, records: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from nnperf.measure.generation import GenerationSpec, measure_generation
+
+    path = tiny_lm_config("llama")
+    base = measure_generation(GenerationSpec(path, prompt=8, generate=6, repeats=3)).to_dict()
+    base["raw"] = {
+        "prefill_s": [0.010, 0.011, 0.012],
+        "steps_s": [[0.001 * (1 + 0.01 * i) for i in range(5)]] * 3,
+    }
+    slow = copy.deepcopy(base)
+    slow["spec"]["threads"] = 1
+    slow["raw"]["steps_s"] = [[2 * x for x in gen] for gen in base["raw"]["steps_s"]]
+    a, b = write_record(tmp_path / "a.json", base), write_record(tmp_path / "b.json", slow)
+    assert cli.main(["compare", str(a), str(b), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["record"] == str(b), r["metric"]) for r in rows] == [
+        (False, "first token"),
+        (False, "per output token"),
+        (True, "first token"),
+        (True, "per output token"),
+    ]
+    first, per_token = rows[2]["comparison"], rows[3]["comparison"]
+    assert first["ratio"] == 1.0 and not first["significant"]  # the same prefill times, 3 a side
+    assert per_token["ratio"] == pytest.approx(0.5) and per_token["significant"]  # 15 steps a side
+    assert per_token["verdict"] == "2x slower"
+    assert cli.main(["compare", str(a), str(records["base"])]) == 2  # a bench record: another kind
+    assert "compare records of one kind" in capsys.readouterr().err
