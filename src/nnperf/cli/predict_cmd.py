@@ -61,6 +61,7 @@ def add_predict(
         help="tokens generated after the prompt: time to first token, per output token, total, tokens/s",
     )
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument("--output", "-o", help="also write the chart: a .png or .svg file")
     p.add_argument(
         "--list-cards", action="store_true", help="list the spec-sheet GPUs --on can name, and stop"
     )
@@ -86,6 +87,10 @@ def run_predict(
     if not args.model:
         raise UsageError("give a MODEL to project, e.g. `nnperf predict resnet50 --on cpu,h100-sxm5-80gb`")
     generation = _generation_args(args)
+    if args.output:
+        from nnperf.report.projection_chart import check_chart_path
+
+        check_chart_path(args.output)
     # Targets first: a typo in --on must not cost a model analysis.
     if args.assume_floor_us is not None and not 0 <= args.assume_floor_us < 1e6:
         raise UsageError(
@@ -103,7 +108,17 @@ def run_predict(
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else projection_text(projection)
     )
+    _chart(args, projection)
     return 0
+
+
+def _chart(args: argparse.Namespace, projection: Any) -> None:
+    if args.output:
+        import sys
+
+        from nnperf.report.projection_chart import write_projection_chart
+
+        print(f"chart written to {write_projection_chart(projection, args.output)}", file=sys.stderr)
 
 
 def _generation_args(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -141,6 +156,7 @@ def _run_generation(args: argparse.Namespace, targets: list, prompt: int, genera
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else generation_text(projection)
     )
+    _chart(args, projection)
     return 0
 
 

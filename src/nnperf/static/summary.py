@@ -78,9 +78,14 @@ def _inference_pass(
     inputs = workload.input_tensors((args, kwargs))
     cache_ids = {id(t) for t in kv_cache}
     fed = [t for t in inputs if id(t) not in cache_ids]  # what the step is fed, its cache apart
-    fixed = [*model.parameters(), *model.buffers(), *inputs]
+    fixed = [*model.parameters(), *model.buffers(), *fed]
     baseline = storage_bytes(fixed)
     live = LiveBytes(exclude=fixed)
+    # The cache is live data the step may replace: a dynamic cache frees each layer's old keys and values once
+    # it has copied them into longer ones. Held here only by the cache itself, so those frees are seen.
+    cache_before = storage_bytes(kv_cache)
+    live.observe(kv_cache, "forward")
+    del kv_cache, inputs
     scope = ModuleScope(model)
     counter = CostCounter(scope.current, live, cache)
     with scope, torch.inference_mode(), counter:
@@ -90,7 +95,7 @@ def _inference_pass(
         del out
     # The keys and values held once the step has added its tokens: the same tensors for a static cache; a
     # dynamic cache replaced them with longer copies.
-    held = max(storage_bytes(kv_cache), storage_bytes(workload.cache_tensors((args, kwargs))))
+    held = max(cache_before, storage_bytes(workload.cache_tensors((args, kwargs))))
     return _Pass(
         counter.records,
         scope.calls,
