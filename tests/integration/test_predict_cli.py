@@ -139,3 +139,19 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_charts(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_lm_config) -> None:
+    import xml.etree.ElementTree as ET
+
+    png, svg = tmp_path / "p.png", tmp_path / "p.svg"
+    assert cli.main(["predict", "mnist-cnn", "--on", f"{machine}:cpu,l4", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"matplotlib.org" not in png.read_bytes()
+    path = tiny_lm_config("llama")
+    assert (
+        cli.main(["predict", path, "--prompt", "8", "--generate", "4", "--on", "l4,t4", "-o", str(svg)]) == 0
+    )
+    assert ET.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    capsys.readouterr()
+    assert cli.main(["predict", "mnist-cnn", "--on", "l4", "-o", str(tmp_path / "p.jpg")]) == 2
+    assert "unknown chart format '.jpg'" in capsys.readouterr().err
