@@ -62,7 +62,8 @@ def predict(
     from nnperf.models.inputs import parse_dtype
 
     targets = parse_targets(on, lambda: _machine_profile(quick=True))
-    check_targets(targets, parse_dtype(kwargs.get("dtype", "fp32")), tf32=tf32)  # before the analysis
+    # Before the analysis: a target without the pass's roof (the autocast dtype's, when there is one) fails fast.
+    check_targets(targets, kwargs.get("autocast") or parse_dtype(kwargs.get("dtype", "fp32")), tf32=tf32)
     if prompt is None and generate is None:
         return project(summary(model, **kwargs), targets, tf32=tf32)
     if prompt is None or generate is None:
