@@ -155,3 +155,27 @@ def test_charts(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture, ti
     capsys.readouterr()
     assert cli.main(["predict", "mnist-cnn", "--on", "l4", "-o", str(tmp_path / "p.jpg")]) == 2
     assert "unknown chart format '.jpg'" in capsys.readouterr().err
+
+
+def test_prices(capsys: pytest.CaptureFixture) -> None:
+    args = [
+        "mnist-cnn",
+        "--batch",
+        "64",
+        "--on",
+        "t4,h100-sxm5-80gb",
+        "--price",
+        "t4=0.35,h100-sxm5-80gb=2.9",
+    ]
+    data = _json(capsys, *args)
+    for t, price in zip(data["targets"], (0.35, 2.9), strict=True):
+        assert t["price_per_hour"] == price
+        assert t["cost_per_million"] == pytest.approx(price / 3600 / t["throughput"]["samples_per_s"] * 1e6)
+    assert cli.main(["predict", *args]) == 0
+    out = capsys.readouterr().out
+    cheapest = min(data["targets"], key=lambda t: t["cost_per_million"])
+    assert f"cheapest: {cheapest['target']}, ${cheapest['cost_per_million']:.3g} per 1M samples" in out
+    assert cli.main(["predict", "mnist-cnn", "--on", "t4", "--price", "l4=1"]) == 2
+    assert "--price names 'l4', which is not in --on (t4)" in capsys.readouterr().err
+    assert cli.main(["predict", "mnist-cnn", "--on", "t4", "--price", "t4=-1"]) == 2
+    assert "give TARGET=DOLLARS_PER_HOUR with a positive price" in capsys.readouterr().err

@@ -93,6 +93,7 @@ class TargetGeneration:
     batch: int
     generate: int
     speedup: float = 1.0
+    price_per_hour: float | None = None  # what the user pays for the target, when said (--price)
 
     @property
     def target(self) -> str:
@@ -105,6 +106,13 @@ class TargetGeneration:
     @property
     def tokens_per_s(self) -> float:
         return self.batch * self.generate / self.total_s if self.total_s > 0 else 0.0
+
+    @property
+    def cost_per_million(self) -> float | None:
+        """Price of a million generated tokens at the estimated rate: price / 3600 / tokens per second."""
+        if self.price_per_hour is None or not self.tokens_per_s:
+            return None
+        return self.price_per_hour / 3600 / self.tokens_per_s * 1e6
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -140,6 +148,8 @@ class TargetGeneration:
             },
             "memory": {"required_bytes": p.required_bytes, "capacity_bytes": p.memory_bytes, "fits": p.fits},
             "speedup": self.speedup,
+            "price_per_hour": self.price_per_hour,
+            "cost_per_million_tokens": self.cost_per_million,
             "notes": list(p.notes),
         }
 

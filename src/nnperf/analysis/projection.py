@@ -86,7 +86,16 @@ class TargetProjection:
     tokens_per_s: float | None
     call_overhead_source: str = ""
     speedup: float = 1.0  # first target's estimate / this one's
+    price_per_hour: float | None = None  # what the user pays for the target, when said (--price)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def cost_per_million(self) -> float | None:
+        """Price of a million tokens (token workloads) or samples at the estimated rate: price / 3600 / rate."""
+        rate = self.tokens_per_s or self.samples_per_s
+        if self.price_per_hour is None or not rate:
+            return None
+        return self.price_per_hour / 3600 / rate * 1e6
 
     @property
     def ridge_flops_per_byte(self) -> float:
@@ -118,6 +127,8 @@ class TargetProjection:
             },
             "throughput": {"samples_per_s": self.samples_per_s, "tokens_per_s": self.tokens_per_s},
             "speedup": self.speedup,
+            "price_per_hour": self.price_per_hour,
+            "cost_per_million": self.cost_per_million,
             "notes": list(self.notes),
         }
 

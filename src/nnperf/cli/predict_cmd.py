@@ -63,6 +63,11 @@ def add_predict(
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
     p.add_argument("--output", "-o", help="also write the chart: a .png or .svg file")
     p.add_argument(
+        "--price",
+        help="what each target costs per hour, e.g. h100-sxm5-80gb=2.9,l4=0.8: adds the cost of a million "
+        "samples (or tokens) at the estimated rate",
+    )
+    p.add_argument(
         "--list-cards", action="store_true", help="list the spec-sheet GPUs --on can name, and stop"
     )
     p.set_defaults(run=lambda args: run_predict(args, summarize, this_profile))
@@ -97,14 +102,17 @@ def run_predict(
             f"--assume-floor-us {args.assume_floor_us:g} is not a per-call time in microseconds: use e.g. 5"
         )
     targets = parse_targets(args.on or _this_machine(), lambda: this_profile(None))
+    prices = parse_prices(args.price, [t.name for t in targets]) if args.price else {}
     if args.assume_floor_us is not None:
         targets = [assume_floor(t, args.assume_floor_us * 1e-6) for t in targets]
     check_targets(targets, args.autocast or parse_dtype(args.dtype), tf32=args.tf32)
     if generation is not None:
         if args.autocast:
             raise UsageError("a generation runs in one --dtype: drop --autocast (use --dtype bf16)")
-        return _run_generation(args, targets, *generation)
+        return _run_generation(args, targets, prices, *generation)
     projection = project(summarize(args, autocast=args.autocast), targets, tf32=args.tf32)
+    for t in projection.targets:
+        t.price_per_hour = prices.get(t.target)
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else projection_text(projection)
     )
@@ -139,7 +147,9 @@ def _generation_args(args: argparse.Namespace) -> tuple[int, int] | None:
     return args.prompt, args.generate
 
 
-def _run_generation(args: argparse.Namespace, targets: list, prompt: int, generate: int) -> int:
+def _run_generation(
+    args: argparse.Namespace, targets: list, prices: dict[str, float], prompt: int, generate: int
+) -> int:
     from nnperf.analysis.generation_projection import project_generation
     from nnperf.report.projection_view import generation_text
     from nnperf.static.generation import analyse_generation
@@ -153,6 +163,8 @@ def _run_generation(args: argparse.Namespace, targets: list, prompt: int, genera
         cache=args.cache or "dynamic",
     )
     projection = project_generation(gen, targets, tf32=args.tf32)
+    for t in projection.targets:
+        t.price_per_hour = prices.get(t.target)
     print(
         json.dumps(projection.to_dict(), indent=2) if args.format == "json" else generation_text(projection)
     )
@@ -165,3 +177,26 @@ def _this_machine() -> str:
     import torch
 
     return "cpu,gpu" if torch.cuda.is_available() else "cpu"
+
+
+def parse_prices(text: str, targets: list[str]) -> dict[str, float]:
+    """``"h100-sxm5-80gb=2.9,l4=0.8"`` -> {target: dollars per hour}; every name must be one of ``targets``."""
+    from nnperf.errors import UsageError
+
+    prices: dict[str, float] = {}
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        name, sep, value = item.rpartition("=")
+        try:
+            price = float(value) if sep else -1.0
+        except ValueError:
+            price = -1.0
+        if not name or price <= 0 or price != price or price == float("inf"):
+            raise UsageError(
+                f"--price {item!r}: give TARGET=DOLLARS_PER_HOUR with a positive price, e.g. l4=0.8"
+            )
+        if name not in targets:
+            raise UsageError(
+                f"--price names {name!r}, which is not in --on ({', '.join(targets)}): price those"
+            )
+        prices[name] = price
+    return prices

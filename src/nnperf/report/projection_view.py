@@ -98,6 +98,25 @@ def _table(header: tuple[str, ...], rows: list[dict[str, str]], numeric: set[str
     return [line({c: c for c in header})] + [line(r) for r in rows]
 
 
+_PRICE_COLUMNS = ("$/hour", "$ per 1M")
+
+
+def _price_cells(price: float | None, cost: float | None) -> dict[str, str]:
+    return {
+        "$/hour": "-" if price is None else f"{price:.3g}",
+        "$ per 1M": "-" if cost is None else f"{cost:.3g}",
+    }
+
+
+def _cheapest(costs: list[tuple[str, str, float | None]], per: str) -> list[str]:
+    """The line naming the cheapest priced target the work fits, when any target has a price."""
+    priced = [(cost, name) for name, fits, cost in costs if cost is not None and fits != "no"]
+    if not priced:
+        return []
+    cost, name = min(priced)
+    return [f"cheapest: {name}, ${cost:.3g} per {per} (price per hour / 3600 / estimated rate)"]
+
+
 def _kind_split(p: Projection) -> list[str]:
     """Op kinds as rows, targets as columns: each kind's share of that target's roofline time."""
     shares = [
@@ -132,10 +151,15 @@ def projection_text(p: Projection) -> str:
         "(perfect overlap). Roofs: (m) measured, (n) nominal spec sheet.",
         "",
     ]
-    lines += _table(_COLUMNS, [_cells(t) for t in p.targets], _NUMERIC)
+    priced = any(t.price_per_hour is not None for t in p.targets)
+    columns = (*_COLUMNS, *_PRICE_COLUMNS) if priced else _COLUMNS
+    unit = "tokens" if p.targets and p.targets[0].tokens_per_s is not None else "samples"
+    rows = [{**_cells(t), **_price_cells(t.price_per_hour, t.cost_per_million)} for t in p.targets]
+    lines += _table(columns, rows, _NUMERIC | set(_PRICE_COLUMNS))
     if p.best is not None:
         best = next(t for t in p.targets if t.target == p.best)
         lines += ["", f"best: {best.target} ({best.device}), {fmt_time(best.estimate_s)} per step"]
+    lines += _cheapest([(t.target, t.fits, t.cost_per_million) for t in p.targets], f"1M {unit}")
     lines += ["", "share of the roofline time per op kind:"]
     lines += _kind_split(p)
     lines.append("")
@@ -209,10 +233,16 @@ def generation_text(g: GenerationProjection) -> str:
         "(n) nominal spec sheet.",
         "",
     ]
-    lines += _table(_GEN_COLUMNS, [_gen_cells(t) for t in g.targets], _GEN_NUMERIC)
+    priced = any(t.price_per_hour is not None for t in g.targets)
+    columns = (*_GEN_COLUMNS, *_PRICE_COLUMNS) if priced else _GEN_COLUMNS
+    rows = [{**_gen_cells(t), **_price_cells(t.price_per_hour, t.cost_per_million)} for t in g.targets]
+    lines += _table(columns, rows, _GEN_NUMERIC | set(_PRICE_COLUMNS))
     if g.best is not None:
         best = next(t for t in g.targets if t.target == g.best)
         lines += ["", f"best: {best.target} ({best.prefill.device}), {fmt_time(best.total_s)} in all"]
+    lines += _cheapest(
+        [(t.target, t.prefill.fits, t.cost_per_million) for t in g.targets], "1M generated tokens"
+    )
     lines += ["", "share of the time at the roofs in memory-bound ops:"]
     lines += _table(
         ("target", "prefill", "decode"),
