@@ -7,16 +7,19 @@ machine profile or a spec-sheet card, with one method for all of them, so the fi
 Method, per target (written down because every printed number comes from it):
 
 * every costed op call that moves bytes is one kernel; its time at the roofs is
-  ``max(flops / peak, bytes / bandwidth)`` with the compute roof of the pass's dtype (``matmul_dtype`` for
-  convolutions, matmuls and attention, e.g. TF32 on a GPU) and the bandwidth roof of the target's main memory
+  ``max(flops / peak, bytes / bandwidth)`` with the compute roof of the pass's dtype (the GEMM roof,
+  ``gemm_dtype``, for convolutions, matmuls and attention: TF32 on a GPU with ``tf32``) and the bandwidth roof
+  of the target's main memory
   (DRAM for a CPU, HBM for a GPU). Their sum is the **roofline time**: the step if every op ran alone at the
   roofline, a lower bound for eager execution;
 * the **pass bound** is the whole pass as one roofline point, ``max(total FLOPs / peak, total bytes /
   bandwidth)``: what perfect overlap of all ops (full fusion) could reach; below the roofline time;
 * where the target has a *measured* per-call floor (a tiny torch op on a CPU, a back-to-back kernel launch on
-  a GPU), each call takes at least that: the **estimate** is ``sum(max(time at the roofs, floor))``.
-  Without a measured floor the estimate is the roofline time, and the notes say that small ops will be slower;
-* the memory the pass needs (the static peak of live tensors) against the target's memory capacity.
+  a GPU) or the user assumes one (labelled so), each call takes at least that: the **estimate** is
+  ``sum(max(time at the roofs, floor))``. Without a floor the estimate is the roofline time, and the notes say
+  that small ops will be slower;
+* the memory the pass needs (the static peak of live tensors) against the target's memory capacity; with a
+  price per hour, the cost of a million samples (or tokens) at the estimated rate.
 
 What is *not* modelled, and said so: uncounted ops (excluded, listed: the estimate misses them), caches that
 hold a small model's activations (the bandwidth roof is main memory's), host-device copies and data loading.
