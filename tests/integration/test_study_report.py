@@ -359,8 +359,8 @@ def test_html_is_self_contained(report: ReportPaths) -> None:
     assert not re.search(r"https?://", page)
     assert "<link" not in page and "<script" not in page
     srcs = re.findall(r'<img src="([^"]*)"', page)
-    # memory breakdown, phases, 2 rooflines, comparison, 2 scaling plots
-    assert len(srcs) == len(report.figures) == 7
+    # memory breakdown, phases, 2 rooflines, comparison, 3 projections (one per model and input), 2 scaling plots
+    assert len(srcs) == len(report.figures) == 10
     for src in srcs:
         assert src.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as img:

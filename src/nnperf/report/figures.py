@@ -292,3 +292,32 @@ def scaling(
     ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def estimate_bars(
+    path: str | Path,
+    title: str,
+    labels: Sequence[str],
+    estimates: Sequence[float | None],
+    measured: Sequence[float | None],
+) -> Path:
+    """Horizontal bars of estimated step times per machine (log axis: machines differ by orders of magnitude),
+    with the measured time as a marker where the machine ran the step."""
+    path = Path(path)
+    fig, ax = _canvas(10, 1.4 + 0.45 * max(len(labels), 2))
+    ys = list(range(len(labels)))
+    ax.barh(ys, [e if e else float("nan") for e in estimates], color=colour(0), label="estimate at the roofs")
+    points = [(y, m) for y, m in zip(ys, measured, strict=True) if m]
+    if points:
+        ax.plot(
+            [m for _, m in points], [y for y, _ in points], "D", color=colour(1), label="measured (median)"
+        )
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("step time (s, log)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, axis="x", which="major", color="#dddddd", linewidth=0.6)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

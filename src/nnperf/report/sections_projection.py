@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from nnperf.analysis.projection import CostClass, classes_from_rows, time_at_roofs, tokens_per_step
 from nnperf.analysis.roofline import preferred_roof
 from nnperf.errors import UsageError
+from nnperf.report import figures
 from nnperf.report.cells import dotted_get, finite, ratio_cell, time_cell
-from nnperf.report.document import Block, Bullets, Subheading, Table, Text
+from nnperf.report.document import Block, Bullets, Image, Subheading, Table, Text
 from nnperf.report.study_digest import Config, Study, roof_dtype_of
 from nnperf.units import fmt_bytes, fmt_count
 
@@ -221,6 +222,20 @@ def section_projection(study: Study) -> list[Block]:
                     ]
                     for r in rows
                 ],
+            )
+        )
+        path = figures.estimate_bars(
+            study.fig_dir / f"projection_{len(study.figures):02d}.png",
+            f"{configs[0].model}: {pass_name}, estimated at each machine's roofs",
+            [r.machine for r in rows],
+            [r.estimate_s for r in rows],
+            [r.measured_s for r in rows],
+        )
+        blocks.append(
+            Image(
+                study.add_figure(path),
+                f"{configs[0].model} ({static.get('input')}, {pass_name}): the estimate at each machine's roofs "
+                "(bars) and the measured median where the study ran it (diamonds).",
             )
         )
         fitting = [r for r in rows if r.estimate_s and r.fits]
