@@ -127,18 +127,26 @@ def test_list_cards(capsys: pytest.CaptureFixture) -> None:
         (["mnist-cnn", "--on", "p100-pcie-16gb", "--dtype", "bf16"], "has no bf16 compute roof"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main(["predict", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_bad_input_from_a_real_process() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     r = subprocess.run(
-        [sys.executable, "-m", "nnperf", "predict", *args],
+        [sys.executable, "-m", "nnperf", "predict", "mnist-cnn", "--on", "a100"],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert r.returncode == 2, r.stderr
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown target 'a100'" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 def test_charts(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_lm_config) -> None:
