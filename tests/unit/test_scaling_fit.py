@@ -263,3 +263,24 @@ def test_plot_writes_png(kind: str, tmp_path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(UsageError, match=r"ending in \.png"):
         write_scaling_plot(r, tmp_path / "plot.jpg")
+
+
+def test_a_torchrun_failure_names_the_ranks_exception_not_its_boilerplate() -> None:
+    from nnperf.measure.ddp_worker import ERROR_MARK
+    from nnperf.measure.scaling import _failure_line, _launch_failed
+
+    stderr = "\n".join(
+        [
+            "[rank1]: Traceback (most recent call last):",
+            "[rank1]: RuntimeError: Connection reset by peer",
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
+            "RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer",
+            "  error_file: <N/A>",
+        ]
+    )
+    line = _failure_line(2, 1, stderr)
+    assert line.startswith("DDP with world size 2 failed (exit status 1): RuntimeError: [")
+    assert "Connection closed by peer" in line and "error_file" not in line
+    assert _launch_failed(stderr)  # torchrun's own failure: worth one more launch
+    ours = f"{ERROR_MARK} out of memory at batch 4096"
+    assert not _launch_failed(ours) and _failure_line(2, 1, ours).endswith("out of memory at batch 4096")

@@ -25,6 +25,7 @@ import contextlib
 import datetime as _dt
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,10 +242,20 @@ def _failure_line(n: int, rc: int, stderr: str) -> str:
     if ours:
         why = ours[0]
     else:
-        # torchrun's own failures (rendezvous, a killed rank): the last error-looking line says most.
-        errors = [ln for ln in lines if "Error" in ln or "error" in ln]
-        why = (errors or lines or ["no output"])[-1]
+        # torchrun's own failures (rendezvous, a killed rank): the rank's exception line says most; else the
+        # last error-looking line that is not torchrun's report boilerplate ("error_file: <N/A>").
+        exceptions = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+        errors = [ln for ln in lines if ("Error" in ln or "error" in ln) and not ln.startswith("error_file")]
+        why = (exceptions or errors or lines or ["no output"])[-1]
     return f"DDP with world size {n} failed (exit status {rc}): {why[:300]}"
+
+
+def _launch_failed(stderr: str) -> bool:
+    """Whether torchrun failed before or around the worker's own code (no nnperf error mark in its output):
+    a rendezvous or a gloo connection that a busy machine can break, worth one more launch."""
+    from nnperf.measure.ddp_worker import ERROR_MARK
+
+    return ERROR_MARK not in stderr
 
 
 def ddp_scaling(
@@ -364,7 +375,11 @@ def ddp_scaling(
                 cmd += ["--input", shape]
             if seq is not None:
                 cmd += ["--seq", str(seq)]
-            result.points.append(_run_ddp(cmd, env, n, out, timeout_s, threads_per_rank))
+            point, stderr = _run_ddp(cmd, env, n, out, timeout_s, threads_per_rank)
+            if point.status == "failed" and stderr is not None and _launch_failed(stderr):
+                result.warnings.append(f"world size {n}: {point.error}; launched again once")
+                point, _ = _run_ddp(cmd, env, n, out, timeout_s, threads_per_rank)
+            result.points.append(point)
     result.warnings.extend(_point_warnings(result))
     for p in result.ok_points():
         ratio = p.detail.get("straggler_ratio")
@@ -408,7 +423,8 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def _run_ddp(
     cmd: list[str], env: dict[str, str], n: int, out: Path, timeout_s: float, threads: int
-) -> ScalingPoint:
+) -> tuple[ScalingPoint, str | None]:
+    """One torchrun launch: its point, and its stderr when it failed with an exit status (None otherwise)."""
     # A session of its own, so that killing its process group reaches torchrun's helpers; the ranks are
     # found by _kill_tree.
     proc = subprocess.Popen(
@@ -423,14 +439,14 @@ def _run_ddp(
             status="failed",
             threads=threads,
             error=f"DDP with world size {n} timed out after {timeout_s:g} s: lower --iters or the batch",
-        )
+        ), None
     except BaseException:  # an interrupt: the ranks are in their own session and would not get it
         _kill_tree(proc)
         raise
     if proc.returncode != 0 or not out.exists():
         return ScalingPoint(
             n=n, status="failed", threads=threads, error=_failure_line(n, proc.returncode, stderr)
-        )
+        ), stderr
     import json
 
     record = json.loads(out.read_text())
@@ -442,7 +458,7 @@ def _run_ddp(
         samples_per_step=int(record["global_batch"]),
         threads=int(record["threads_per_rank"]),
         detail=record,
-    )
+    ), None
 
 
 # -- views (read the record, never measure) ----------------------------------------------------------------
