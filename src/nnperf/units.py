@@ -13,6 +13,11 @@ def fmt_count(n: float) -> str:
     return f"{n:g}"
 
 
+def fmt_count_short(n: float) -> str:
+    """A rate or count for a table cell: 3 significant digits below 1000 ('9.23', '570'), SI above ('2.23 K')."""
+    return fmt_count(n) if abs(n) >= 1000 else f"{n:.3g}"
+
+
 def fmt_flops(n: float) -> str:
     """FLOPs with an SI prefix and a trailing space for the unit: '4.11 G'."""
     s = fmt_count(n)

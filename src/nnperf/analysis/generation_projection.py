@@ -24,7 +24,10 @@ from nnperf.analysis.projection import (
     Target,
     TargetProjection,
     check_targets,
+    costed_calls,
     project_target,
+    rank_targets,
+    uncounted_note,
 )
 from nnperf.analysis.roofline_points import roof_dtype
 from nnperf.static.generation import GenerationProfile
@@ -198,7 +201,7 @@ def project_generation(
     """Time ``gen`` on each target; ``best`` is the shortest total among the targets it fits."""
     dtype = roof_dtype(gen.dtype)
     check_targets(targets, dtype, tf32=tf32)
-    prefill_records = [r for r in gen.prefill.profile.infer_ops if r.flops is not None and r.bytes > 0]
+    prefill_records = costed_calls(gen.prefill.profile.infer_ops)
     out: list[TargetGeneration] = []
     for target in targets:
         gemm_dtype = "tf32" if tf32 and target.kind == "gpu" else dtype
@@ -219,16 +222,8 @@ def project_generation(
             floor=target.call_overhead_s or 0.0,
         )
         out.append(TargetGeneration(prefill, decode, gen.batch, gen.generate))
-    for t in out:
-        t.speedup = out[0].total_s / t.total_s if t.total_s > 0 else 0.0
-    fitting = [t for t in out if t.prefill.fits != "no" and t.total_s > 0]
-    best = min(fitting, key=lambda t: t.total_s).target if fitting else None
-    notes: list[str] = []
-    if gen.uncounted:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(gen.uncounted.items(), key=lambda kv: -kv[1])[:5])
-        notes.append(
-            f"{sum(gen.uncounted.values())} uncounted op call(s) are missing from every estimate: {listed}"
-        )
+    best = rank_targets(out, lambda t: t.total_s, lambda t: t.prefill.fits)
+    notes = [n for n in (uncounted_note(gen.uncounted),) if n]
     if gen.method == "affine":
         notes.append(
             f"decode steps: analysed at contexts {', '.join(map(str, gen.decode_contexts))}; every other step's "
@@ -242,7 +237,7 @@ def project_generation(
             else "writes its keys and values in place (a static cache sized to them)"
         )
     )
-    if not fitting:
+    if best is None:
         notes.append("the generation fits none of the targets' memory: no best target")
     return GenerationProjection(
         model=gen.model,

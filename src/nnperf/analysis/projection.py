@@ -28,13 +28,14 @@ hold a small model's activations (the bandwidth roof is main memory's), host-dev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from nnperf.analysis.roofline import BandwidthRoof, Ceilings, ComputeRoof, preferred_roof
 from nnperf.analysis.roofline_points import roof_dtype
 from nnperf.errors import UsageError
+from nnperf.static import aggregate
 
 if TYPE_CHECKING:
     from nnperf.records.static_profile import OpRecord
@@ -185,7 +186,9 @@ def _roof(ceilings: Ceilings, dtype: str, target: Target) -> ComputeRoof:
     return roof
 
 
-def _fits(required: int, capacity: int | None) -> str:
+def memory_fit(required: int, capacity: int | None) -> str:
+    """Whether ``required`` bytes fit a device of ``capacity``: "yes", "tight" (over TIGHT_SHARE), "no" or
+    "unknown" (no capacity known)."""
     if not capacity:
         return "unknown"
     if required > capacity:
@@ -220,15 +223,41 @@ class CostClass(NamedTuple):
     count: int
 
 
+def costed_calls(records: Iterable[OpRecord]) -> list[OpRecord]:
+    """The records :func:`time_at_roofs` times: a cost formula (FLOPs known) and bytes moved (a kernel runs)."""
+    return [r for r in records if r.flops is not None and r.bytes > 0]
+
+
+def uncounted_note(uncounted: dict[str, int]) -> str | None:
+    """The note that ops without a cost formula (op -> calls) are missing from every estimate; None if none."""
+    if not uncounted:
+        return None
+    listed = ", ".join(f"{op} x{n}" for op, n in sorted(uncounted.items(), key=lambda kv: -kv[1])[:5])
+    return (
+        f"{sum(uncounted.values())} uncounted op call(s) are missing from every estimate (no cost formula, "
+        f"not free): {listed}"
+    )
+
+
+def rank_targets(
+    projections: Sequence[Any], seconds: Callable[[Any], float], fits: Callable[[Any], str]
+) -> str | None:
+    """Set each projection's ``speedup`` (the first one's time over its own) and return the ``target`` of the
+    fastest that fits its device (None when none fits)."""
+    for t in projections:
+        t.speedup = seconds(projections[0]) / seconds(t) if seconds(t) > 0 else 0.0
+    fitting = [t for t in projections if fits(t) != "no" and seconds(t) > 0]
+    return min(fitting, key=seconds).target if fitting else None
+
+
 def cost_classes(records: Iterable[OpRecord]) -> list[list[Any]]:
     """The costed calls of a pass (FLOPs known, bytes moved) as JSON rows ``[kind, flops, bytes, calls]``:
     what :func:`time_at_roofs` needs, a few hundred rows where the op records are thousands (stored beside
     a study's static analysis so a report can time the pass at any machine's roofs)."""
     grouped: dict[tuple[str | None, int, int], int] = {}
-    for r in records:
-        if r.flops is not None and r.bytes > 0:
-            key = (r.kind, r.flops, r.bytes)
-            grouped[key] = grouped.get(key, 0) + r.count
+    for r in costed_calls(records):
+        key = (r.kind, r.flops, r.bytes)
+        grouped[key] = grouped.get(key, 0) + r.count
     return [
         [k, f, b, n] for (k, f, b), n in sorted(grouped.items(), key=lambda kv: (str(kv[0][0]), kv[0][1:]))
     ]
@@ -326,7 +355,7 @@ def project_target(
         notes.append(f"not measured, spec-sheet roofs: {', '.join(nominal)}")
     if target.call_overhead_s is None:
         notes.append("no measured per-call floor: small ops will take longer than their time at the roofs")
-    fits = _fits(required_bytes, target.memory_bytes)
+    fits = memory_fit(required_bytes, target.memory_bytes)
     if fits == "no" and target.memory_bytes:
         devices = -(-required_bytes // target.memory_bytes)
         notes.append(
@@ -387,18 +416,8 @@ def project(
     dtype = dtype or roof_dtype(p.dtype)
     check_targets(targets, dtype, tf32=tf32)
     scope, records, required = _scope(summary)
-    notes: list[str] = []
-    costed = [r for r in records if r.flops is not None and r.bytes > 0]
-    uncounted: dict[str, int] = {}
-    for r in records:
-        if r.flops is None:
-            uncounted[r.op] = uncounted.get(r.op, 0) + r.count
-    if uncounted:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(uncounted.items(), key=lambda kv: -kv[1])[:5])
-        notes.append(
-            f"{sum(uncounted.values())} uncounted op call(s) are missing from every estimate (no cost formula, "
-            f"not free): {listed}"
-        )
+    notes = [n for n in (uncounted_note(aggregate.uncounted(records)),) if n]
+    costed = costed_calls(records)
     tokens = tokens_per_step(p.input)
     out: list[TargetProjection] = []
     for target in targets:
@@ -414,11 +433,8 @@ def project(
                 tokens=tokens,
             )
         )
-    for t in out:
-        t.speedup = out[0].estimate_s / t.estimate_s if t.estimate_s > 0 else 0.0
-    fitting = [t for t in out if t.fits != "no" and t.estimate_s > 0]
-    best = min(fitting, key=lambda t: t.estimate_s).target if fitting else None
-    if not fitting:
+    best = rank_targets(out, lambda t: t.estimate_s, lambda t: t.fits)
+    if best is None:
         notes.append("the pass fits none of the targets' memory: no best target")
     if tf32 and not any(t.kind == "gpu" for t in targets):
         notes.append("--tf32 changes GPU targets only; there is none")

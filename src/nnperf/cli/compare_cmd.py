@@ -134,6 +134,7 @@ def comparison_rows(paths: list[str], records: list[dict[str, Any]], alpha: floa
 
 
 def _text(rows: list[dict[str, Any]], alpha: float) -> str:
+    from nnperf.report.text_table import text_table
     from nnperf.units import fmt_time
 
     header = (
@@ -167,20 +168,12 @@ def _text(rows: list[dict[str, Any]], alpha: float) -> str:
                 "verdict": c["verdict"] if c else "",
             }
         )
-    widths = {h: max(len(h), *(len(c[h]) for c in cells)) for h in header}
     numeric = {"median", "IQR/median", "n", "speedup", "p"}
-
-    def line(c: dict[str, str]) -> str:
-        return "  ".join(
-            c[h].rjust(widths[h]) if h in numeric else c[h].ljust(widths[h]) for h in header
-        ).rstrip()
-
     lines = [
         f"nnperf compare: times against {rows[0]['record']} (speedup = its median / this median; "
         f"significant when the Mann-Whitney U test gives p < {alpha:g})",
         "",
-        line({h: h for h in header}),
-        *(line(c) for c in cells),
+        *text_table(header, cells, numeric),
         "",
     ]
     seen: set[str] = set()

@@ -79,6 +79,7 @@ def _estimate(args: argparse.Namespace, device: str) -> tuple[Any, str | None]:
 
 
 def _text(d: dict[str, Any], estimate: Any, why: str | None) -> str:
+    from nnperf.report.text_table import text_table
     from nnperf.units import fmt_time
 
     s, t = d["spec"], d["time_s"]
@@ -87,12 +88,15 @@ def _text(d: dict[str, Any], estimate: Any, why: str | None) -> str:
         f"tokens, {s['dtype']} on {s['device']} ({s['repeats']} timed, {s['warmup']} warm-up)",
         "",
     ]
-    rows = [("", "measured (median)", "IQR/median", "estimate at the roofs", "measured / estimate")]
+    header = ("", "measured (median)", "IQR/median", "estimate at the roofs", "measured / estimate")
+    rows: list[dict[str, str]] = []
 
     def row(name: str, measured: float | None, spread: float | None, est: float | None) -> None:
         ratio = f"{measured / est:.2f}x" if measured and est else "-"
         spread_text = f"{100 * spread:.1f}%" if isinstance(spread, int | float) else "-"
-        rows.append((name, fmt_time(measured), spread_text, fmt_time(est), ratio))
+        rows.append(
+            dict(zip(header, (name, fmt_time(measured), spread_text, fmt_time(est), ratio), strict=True))
+        )
 
     e = estimate
     row(
@@ -106,13 +110,7 @@ def _text(d: dict[str, Any], estimate: Any, why: str | None) -> str:
     row("  first decode step", t["first_step"], None, e and (e.decode.first_s if e.decode.steps else None))
     row("  last decode step", t["last_step"], None, e and (e.decode.last_s if e.decode.steps else None))
     row("total", t["total"]["median"], t["total"]["spread"], e and e.total_s)
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines += [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
+    lines += text_table(header, rows, set(header[1:]))
     tp = d["throughput"]
     lines += [
         "",

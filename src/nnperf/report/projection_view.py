@@ -6,7 +6,8 @@ from __future__ import annotations
 from nnperf.analysis.generation_projection import GenerationProjection, TargetGeneration
 from nnperf.analysis.projection import Projection, TargetProjection
 from nnperf.analysis.roofline import BandwidthRoof, ComputeRoof
-from nnperf.units import fmt_bytes, fmt_count, fmt_time
+from nnperf.report.text_table import text_table
+from nnperf.units import fmt_bytes, fmt_count_short, fmt_time
 
 _SOURCE = {"measured": "m", "nominal": "n"}
 # Columns of the targets table; the right-aligned ones hold numbers.
@@ -45,12 +46,8 @@ def _rate(x: float) -> str:
 
 def _throughput(t: TargetProjection) -> str:
     if t.tokens_per_s is not None:
-        return f"{_count(t.tokens_per_s)} tok/s"
-    return f"{_count(t.samples_per_s)} samples/s"
-
-
-def _count(x: float) -> str:
-    return fmt_count(x) if x >= 1000 else f"{x:.3g}"
+        return f"{fmt_count_short(t.tokens_per_s)} tok/s"
+    return f"{fmt_count_short(t.samples_per_s)} samples/s"
 
 
 def _speedup(x: float) -> str:
@@ -86,16 +83,6 @@ def _cells(t: TargetProjection) -> dict[str, str]:
         "mem-bound": f"{100 * t.memory_bound_share:.0f}%",
         "memory needed / capacity": _memory(t),
     }
-
-
-def _table(header: tuple[str, ...], rows: list[dict[str, str]], numeric: set[str]) -> list[str]:
-    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in header}
-
-    def line(cells: dict[str, str]) -> str:
-        parts = [cells[c].rjust(widths[c]) if c in numeric else cells[c].ljust(widths[c]) for c in header]
-        return "  ".join(parts).rstrip()
-
-    return [line({c: c for c in header})] + [line(r) for r in rows]
 
 
 _PRICE_COLUMNS = ("$/hour", "$ per 1M")
@@ -140,7 +127,7 @@ def _kind_split(p: Projection) -> list[str]:
                 **{t.target: f"{100 * r:.1f}%" for t, r in zip(p.targets, rest, strict=True)},
             }
         )
-    return _table(header, rows, set(header[1:]))
+    return text_table(header, rows, set(header[1:]))
 
 
 def projection_text(p: Projection) -> str:
@@ -155,7 +142,7 @@ def projection_text(p: Projection) -> str:
     columns = (*_COLUMNS, *_PRICE_COLUMNS) if priced else _COLUMNS
     unit = "tokens" if p.targets and p.targets[0].tokens_per_s is not None else "samples"
     rows = [{**_cells(t), **_price_cells(t.price_per_hour, t.cost_per_million)} for t in p.targets]
-    lines += _table(columns, rows, _NUMERIC | set(_PRICE_COLUMNS))
+    lines += text_table(columns, rows, _NUMERIC | set(_PRICE_COLUMNS))
     if p.best is not None:
         best = next(t for t in p.targets if t.target == p.best)
         lines += ["", f"best: {best.target} ({best.device}), {fmt_time(best.estimate_s)} per step"]
@@ -216,7 +203,7 @@ def _gen_cells(t: TargetGeneration) -> dict[str, str]:
         "per output token": _per_token(t),
         "decode": fmt_time(t.decode.total_s) if t.decode.steps else "-",
         "total": fmt_time(t.total_s),
-        "tokens/s": _count(t.tokens_per_s),
+        "tokens/s": fmt_count_short(t.tokens_per_s),
         "speedup": _speedup(t.speedup),
         "memory needed / capacity": _memory(p),
     }
@@ -236,7 +223,7 @@ def generation_text(g: GenerationProjection) -> str:
     priced = any(t.price_per_hour is not None for t in g.targets)
     columns = (*_GEN_COLUMNS, *_PRICE_COLUMNS) if priced else _GEN_COLUMNS
     rows = [{**_gen_cells(t), **_price_cells(t.price_per_hour, t.cost_per_million)} for t in g.targets]
-    lines += _table(columns, rows, _GEN_NUMERIC | set(_PRICE_COLUMNS))
+    lines += text_table(columns, rows, _GEN_NUMERIC | set(_PRICE_COLUMNS))
     if g.best is not None:
         best = next(t for t in g.targets if t.target == g.best)
         lines += ["", f"best: {best.target} ({best.prefill.device}), {fmt_time(best.total_s)} in all"]
@@ -244,7 +231,7 @@ def generation_text(g: GenerationProjection) -> str:
         [(t.target, t.prefill.fits, t.cost_per_million) for t in g.targets], "1M generated tokens"
     )
     lines += ["", "share of the time at the roofs in memory-bound ops:"]
-    lines += _table(
+    lines += text_table(
         ("target", "prefill", "decode"),
         [
             {

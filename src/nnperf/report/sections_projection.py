@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nnperf.analysis.projection import CostClass, classes_from_rows, time_at_roofs, tokens_per_step
-from nnperf.analysis.roofline import preferred_roof
+from nnperf.analysis.projection import (
+    CostClass,
+    classes_from_rows,
+    memory_fit,
+    project_target,
+    time_at_roofs,
+    tokens_per_step,
+)
 from nnperf.errors import UsageError
 from nnperf.report import figures
 from nnperf.report.cells import dotted_get, finite, ratio_cell, time_cell
 from nnperf.report.document import Block, Bullets, Image, Subheading, Table, Text
 from nnperf.report.study_digest import Config, Study, roof_dtype_of
-from nnperf.units import fmt_bytes, fmt_count
-
-# Above this share of its capacity a step is "tight" (as `nnperf predict` says it).
-_TIGHT = 0.9
+from nnperf.units import fmt_bytes, fmt_count_short
 
 
 @dataclass
@@ -59,44 +62,43 @@ def _cards(study: Study) -> tuple[list[str], list[str]]:
 
 
 def _fit(required: float | None, capacity: float | None) -> tuple[str, bool]:
+    """The memory cell and whether the step fits (as `nnperf predict` judges it)."""
     if required is None:
         return "-", True
     if not capacity:
         return f"{fmt_bytes(required)} / ?", True
-    word = "no" if required > capacity else "tight" if required > _TIGHT * capacity else "yes"
+    word = memory_fit(int(required), int(capacity))
     return f"{fmt_bytes(required)} / {fmt_bytes(capacity)}: {word}", word != "no"
-
-
-def _count(x: float) -> str:
-    return fmt_count(x) if x >= 1000 else f"{x:.3g}"
 
 
 def _rate(samples: int, tokens: int | None, seconds: float | None) -> str:
     if not seconds:
         return "-"
     if tokens:
-        return f"{_count(tokens / seconds)} tok/s"
-    return f"{_count(samples / seconds)} samples/s"
+        return f"{fmt_count_short(tokens / seconds)} tok/s"
+    return f"{fmt_count_short(samples / seconds)} samples/s"
 
 
 def _environment_row(
     study: Study, c: Config, classes: list[CostClass], required: float | None, work: tuple
 ) -> _Row:
+    from nnperf.machine.targets import target_from_profile
+
     gpu = str(c.spec.get("device") or "cpu").startswith("cuda")
-    machine = study.machine(c.environment) or {}
-    capacity = (
-        next((d.get("total_memory_bytes") for d in dotted_get(machine, "probes.gpu.devices") or []), None)
-        if gpu
-        else dotted_get(machine, "probes.cpu.memory_bytes")
-    )
+    # The environment's memory and per-call floor as `nnperf predict` reads them from its machine profile; its
+    # roofs are the ones its runs are placed under (below), at the run's threads.
+    try:
+        target = target_from_profile(
+            study.machine(c.environment) or {}, "gpu" if gpu else "cpu", c.environment
+        )
+        capacity, floor = target.memory_bytes, finite(target.call_overhead_s)
+    except UsageError:  # a CUDA run on a profile without a GPU: its roofs say why there is no estimate
+        capacity = floor = None
     memory, fits = _fit(required, finite(capacity))
     label = f"{c.environment} (measured here{': ' + c.settings_text if c.settings_text else ''})"
     roofs = study.roofs(c)
     if isinstance(roofs, str):
         return _Row(label, "-", None, None, c.median_s, "-", memory, fits, why=roofs)
-    floor = finite(
-        dotted_get(machine, "measured.gpu.launch_overhead_s" if gpu else "measured.sweep.call_overhead_s")
-    )
     t = time_at_roofs(
         classes, peak=roofs.peak, gemm_peak=roofs.peak, bandwidth=roofs.bandwidth, floor=floor or 0.0
     )
@@ -118,15 +120,15 @@ def _card_row(card: str, dtype: str, classes: list[CostClass], required: float |
 
     target = target_from_card(card)
     memory, fits = _fit(required, target.memory_bytes)
-    compute = preferred_roof(target.ceilings.compute, lambda r: r.dtype == dtype)
-    hbm = preferred_roof(target.ceilings.bandwidth, lambda r: r.level == "hbm")
-    if compute is None or hbm is None:
+    try:
+        t = project_target(
+            classes, target, dtype=dtype, gemm_dtype=dtype, required_bytes=0, samples=work[0], tokens=work[1]
+        )
+    except UsageError:
         return _Row(
             target.device, "-", None, None, None, "-", memory, fits, why=f"the spec sheet has no {dtype} rate"
         )
-    t = time_at_roofs(
-        classes, peak=compute.flops_per_s, gemm_peak=compute.flops_per_s, bandwidth=hbm.bytes_per_s
-    )
+    compute, hbm = t.compute_roof, t.bandwidth_roof
     roofs = f"{dtype} nominal {compute.flops_per_s / 1e12:.4g} TFLOP/s; HBM nominal {hbm.bytes_per_s / 1e9:.4g} GB/s"
     return _Row(
         target.device,

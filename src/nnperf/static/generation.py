@@ -157,10 +157,9 @@ def analyse_generation(
         ) from None
     ops = _fit(decode) if decode else []
     method = "none" if not decode else "exact" if contexts == steps else "affine"
-    uncounted: dict[str, int] = dict(prefill.to_dict().get("uncounted_ops") or {})
+    uncounted: dict[str, int] = dict(prefill.uncounted_ops)
     if decode:
-        per_step = decode[contexts[0]].to_dict().get("uncounted_ops") or {}
-        for op, n in per_step.items():
+        for op, n in decode[contexts[0]].uncounted_ops.items():
             uncounted[op] = uncounted.get(op, 0) + n * len(steps)
     last = decode[contexts[-1]].profile.memory if decode else prefill.profile.memory
     return GenerationProfile(
